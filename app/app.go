@@ -1,0 +1,300 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/llm-proxy/llm-proxy/handlers"
+	"github.com/llm-proxy/llm-proxy/handlers/dashboard"
+	"github.com/llm-proxy/llm-proxy/stats"
+	"github.com/llm-proxy/llm-proxy/upstream"
+	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+)
+
+// App is one running llm-proxy: its Fiber app and everything behind it.
+type App struct {
+	cfg      Config
+	log      *slog.Logger
+	fiber    *fiber.App
+	pool     *upstream.Pool
+	store    *stats.Store
+	recorder *stats.Recorder
+	metrics  *stats.Metrics
+	dash     *dashboard.Dashboard
+	demo     *upstreamtest.Server
+	version  string
+	// metricsKeys holds METRICS_KEY (empty set when unset).
+	metricsKeys *handlers.Keys
+}
+
+// New builds the app from a validated configuration. In demo mode it also
+// starts the simulated upstream and points the targets at it.
+func New(cfg Config, log *slog.Logger, version string) (*App, error) {
+	a := &App{cfg: cfg, log: log, version: version, metricsKeys: handlers.NewKeys(nil)}
+	if cfg.MetricsKey != "" {
+		a.metricsKeys = handlers.NewKeys([]string{cfg.MetricsKey})
+	}
+	if cfg.Demo {
+		if err := a.startDemoUpstream(); err != nil {
+			return nil, err
+		}
+	}
+	specs, err := a.cfg.TargetSpecs()
+	if err != nil {
+		a.closeDemo()
+		return nil, err
+	}
+	if len(specs) > upstream.MaxTargets {
+		a.closeDemo()
+		return nil, &ConfigError{"PROXY_URL", fmt.Sprintf("at most %d targets, got %d", upstream.MaxTargets, len(specs))}
+	}
+	uspecs := make([]upstream.Spec, len(specs))
+	for i, s := range specs {
+		uspecs[i] = upstream.Spec{Name: s.Name, URL: s.URL, Key: s.Key}
+	}
+	a.pool = upstream.NewPool(uspecs, upstream.ClientOptions{
+		ConnectTimeout: cfg.ConnectTimeout,
+		MaxConns:       cfg.MaxConnsPerTarget,
+	})
+	relay := upstream.NewRelay(a.pool, upstream.Options{
+		MaxRetries:             cfg.MaxRetries,
+		MaxCooldownWait:        cfg.MaxCooldownWait,
+		ResponseTimeout:        cfg.ResponseTimeout,
+		StreamFirstByteTimeout: cfg.StreamFirstByteTimeout,
+		Classifier:             upstream.NewClassifier(cfg.RetryStatuses),
+	})
+
+	if cfg.DBPath != "memory" {
+		a.store, err = stats.OpenStore(stats.StoreOptions{
+			Path:          cfg.DBPath,
+			RetentionRows: cfg.RetentionRows,
+			RetentionDays: cfg.RetentionDays,
+			FlushInterval: cfg.FlushInterval,
+		})
+		if err != nil {
+			a.closeDemo()
+			return nil, &ConfigError{"DB_PATH", err.Error()}
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.metrics = stats.NewMetrics(reg, version)
+	a.metrics.SetTargetProvider(a.targetStates)
+	a.recorder, err = stats.NewRecorder(stats.Options{
+		RecentSize: cfg.RecentSize,
+		Store:      a.store,
+		Targets:    a.targetStates,
+		Logger:     log,
+		Metrics:    a.metrics,
+	})
+	if err != nil {
+		a.closeStore()
+		a.closeDemo()
+		return nil, err
+	}
+	a.dash = dashboard.New(dashboard.Config{
+		Keys:       cfg.EffectiveDashboardKeys(),
+		SessionTTL: cfg.SessionTTL,
+		Recorder:   a.recorder,
+		LoginRate:  cfg.LoginRate,
+		Logger:     log,
+	})
+	proxy := handlers.NewProxy(handlers.ProxyConfig{
+		Keys:              handlers.NewKeys(cfg.AccessKeys),
+		Relay:             relay,
+		Record:            a.record,
+		KeepAliveInterval: cfg.KeepAliveInterval,
+		StreamIdleTimeout: cfg.StreamIdleTimeout,
+		InFlight:          a.metrics.InFlight,
+		OpenStreams:       a.metrics.OpenStreams,
+		Logger:            log,
+	})
+	a.fiber = a.routes(proxy, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return a, nil
+}
+
+// routes is the route table, all of it.
+func (a *App) routes(proxy *handlers.Proxy, metrics http.Handler) *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "llm-proxy",
+		DisableStartupMessage: true,
+		BodyLimit:             int(a.cfg.BodyLimit),
+		ReadBufferSize:        32 << 10, // also the limit on request header size
+		ReadTimeout:           5 * time.Minute,
+		IdleTimeout:           2 * time.Minute,
+		WriteTimeout:          0, // a deadline for the whole answer would cut long streams
+		ErrorHandler:          handlers.ErrorHandler,
+		ProxyHeader:           a.cfg.ProxyHeader,
+		Network:               fiber.NetworkTCP,
+	})
+	app.Use(recover.New())
+
+	app.Get("/healthz", handlers.Health)
+	app.Get("/metrics", a.metricsAuth, adaptor.HTTPHandler(metrics))
+
+	dash := app.Group("", a.dash.SecurityHeaders())
+	dash.Get("/", a.dash.Page)
+	dash.Post("/login", a.dash.Login)
+	dash.Post("/logout", a.dash.Logout)
+	dash.Get("/assets/*", a.dash.Assets())
+	dash.Get("/api/stats", a.dash.StatsJSON)
+	dash.Get("/ws", a.dash.Upgrade, a.dash.Live())
+
+	app.All("/v1/*", proxy.Handle)
+	app.All("/v1", proxy.Handle)
+	return app
+}
+
+// metricsAuth protects /metrics when METRICS_KEY is set.
+func (a *App) metricsAuth(c *fiber.Ctx) error {
+	if a.cfg.MetricsKey == "" {
+		return c.Next()
+	}
+	key, style := handlers.ClientKey(&c.Request().Header)
+	if style == upstream.KeyBearer && a.metricsKeys.Match(key) {
+		return c.Next()
+	}
+	return c.Status(fiber.StatusUnauthorized).SendString("unauthorized\n")
+}
+
+// record is the sink for finished requests: one log line, then the recorder.
+func (a *App) record(ev *stats.Event) {
+	level := slog.LevelInfo
+	if !ev.Success() {
+		level = slog.LevelWarn
+	}
+	if a.log.Enabled(context.Background(), level) {
+		a.log.LogAttrs(context.Background(), level, "request",
+			slog.String("method", ev.Method),
+			slog.String("route", ev.Route),
+			slog.String("model", ev.Model),
+			slog.Bool("stream", ev.Stream),
+			slog.Int("status", ev.Status),
+			slog.String("outcome", string(ev.Outcome)),
+			slog.String("target", ev.Target),
+			slog.Int("attempts", len(ev.Attempts)),
+			slog.Int("rate_limits", ev.RateLimits),
+			slog.Float64("latency_ms", ev.LatencyMs),
+			slog.Float64("ttfb_ms", ev.TTFBMs),
+			slog.Int("input_tokens", ev.InputTokens),
+			slog.Int("output_tokens", ev.OutputTokens),
+			slog.String("error", ev.Error),
+		)
+	}
+	a.recorder.Record(ev)
+}
+
+// targetStates adapts the pool's states for the dashboard and metrics.
+func (a *App) targetStates() []stats.TargetState {
+	now := time.Now()
+	states := a.pool.States(now)
+	out := make([]stats.TargetState, len(states))
+	for i, s := range states {
+		out[i] = stats.TargetState{Name: s.Name, State: "ok", LastError: s.LastError}
+		if !s.CoolingUntil.IsZero() {
+			until := s.CoolingUntil
+			out[i].State, out[i].CoolingUntil = "cooling", &until
+		}
+		if !s.LastErrorAt.IsZero() {
+			at := s.LastErrorAt
+			out[i].LastErrorAt = &at
+		}
+	}
+	return out
+}
+
+// Fiber returns the Fiber app (for tests).
+func (a *App) Fiber() *fiber.App { return a.fiber }
+
+// Recorder returns the stats recorder (for tests).
+func (a *App) Recorder() *stats.Recorder { return a.recorder }
+
+// Addr is the configured listen address.
+func (a *App) Addr() string {
+	host := a.cfg.ListenHost
+	if host == "" && a.cfg.Demo {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, strconv.Itoa(a.cfg.Port))
+}
+
+// Serve serves on ln until ctx is done, then shuts down in order: stop
+// accepting and let in-flight requests and streams finish (up to
+// SHUTDOWN_TIMEOUT), close the dashboard's websocket clients, stop the
+// recorder, flush and close the store.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- a.fiber.Listener(ln) }()
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down", "timeout", a.cfg.ShutdownTimeout.String())
+	if err := a.fiber.ShutdownWithTimeout(a.cfg.ShutdownTimeout); err != nil {
+		a.log.Warn("in-flight requests did not finish in time", "error", err.Error())
+	}
+	a.dash.Close()
+	a.Close()
+	if serveErr != nil && !errors.Is(serveErr, net.ErrClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// Close releases everything behind the Fiber app: recorder, store, upstream
+// connections, demo upstream. Serve calls it; tests that never serve call it.
+func (a *App) Close() {
+	if err := a.recorder.Close(); err != nil {
+		a.log.Error("closing recorder", "error", err.Error())
+	}
+	a.closeStore()
+	a.pool.Close()
+	a.closeDemo()
+}
+
+func (a *App) closeStore() {
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Error("closing database", "path", a.cfg.DBPath, "error", err.Error())
+		}
+		a.store = nil
+	}
+}
+
+func (a *App) closeDemo() {
+	if a.demo != nil {
+		a.demo.Close()
+		a.demo = nil
+	}
+}
+
+// LogStartup states where the proxy listens, its targets by name and where
+// its data lives.
+func (a *App) LogStartup(addr string) {
+	names := make([]string, 0, len(a.pool.Targets()))
+	for _, t := range a.pool.Targets() {
+		names = append(names, t.Name())
+	}
+	a.log.Info("llm-proxy listening", "addr", addr, "version", a.version, "targets", names,
+		"max_retries", a.cfg.MaxRetries, "demo", a.cfg.Demo)
+	if a.store != nil {
+		a.log.Info("data stored in SQLite", "path", a.cfg.DBPath,
+			"note", "on a PaaS, mount a volume at this path's folder or the data is lost on redeploy")
+	} else {
+		a.log.Info("data kept in memory only (DB_PATH=memory): counters and the request log reset on restart")
+	}
+}

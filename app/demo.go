@@ -1,0 +1,115 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+)
+
+// DemoAccessKey is the client key demo mode uses when MY_ACCESS_KEY is unset.
+const DemoAccessKey = "demo-key"
+
+// demoUpstreamKeys are the simulated upstream's two keys: two targets, so the
+// dashboard shows retries moving from one to the other.
+var demoUpstreamKeys = []string{"sk-demo-upstream-a", "sk-demo-upstream-b"}
+
+// PrepareDemo fills in what demo mode needs: a client key when none is set.
+// Call it before Validate.
+func PrepareDemo(cfg *Config) {
+	cfg.Demo = true
+	if len(cfg.AccessKeys) == 0 {
+		cfg.AccessKeys = []string{DemoAccessKey}
+	}
+}
+
+// startDemoUpstream starts the simulated OpenAI + Anthropic upstream on
+// 127.0.0.1 and points two targets at it.
+func (a *App) startDemoUpstream() error {
+	srv, err := upstreamtest.New(upstreamtest.Options{
+		RateLimitShare: a.cfg.DemoRateLimitShare,
+		StreamChunks:   24,
+		ChunkInterval:  60 * time.Millisecond,
+		Latency:        250 * time.Millisecond,
+		Keys:           demoUpstreamKeys,
+	})
+	if err != nil {
+		return fmt.Errorf("demo upstream: %w", err)
+	}
+	a.demo = srv
+	a.cfg.ProxyURLs = []string{srv.URL()}
+	a.cfg.APIKeys = demoUpstreamKeys
+	a.cfg.TargetNames = []string{"demo-upstream-a", "demo-upstream-b"}
+	return nil
+}
+
+// DemoBanner is what demo mode prints at start.
+func (a *App) DemoBanner(baseURL string) string {
+	key := a.cfg.AccessKeys[0]
+	var b strings.Builder
+	line := strings.Repeat("=", 72)
+	fmt.Fprintf(&b, "%s\n", line)
+	fmt.Fprintf(&b, "  llm-proxy DEMO MODE — a simulated upstream, no real key, no real model\n")
+	fmt.Fprintf(&b, "  演示模式 — 模拟上游，无需真实密钥\n%s\n", line)
+	fmt.Fprintf(&b, "  Dashboard / 仪表盘:   %s/   (log in with the access key below)\n", baseURL)
+	fmt.Fprintf(&b, "  Access key / 访问密钥: %s\n", key)
+	fmt.Fprintf(&b, "  Simulated rate-limit share: %.0f%% (DEMO_RATE_LIMIT_SHARE) — watch retries recover them\n\n", a.cfg.DemoRateLimitShare*100)
+	fmt.Fprintf(&b, "  Try (streams token by token):\n")
+	fmt.Fprintf(&b, "  curl -N %s/v1/chat/completions -H 'Authorization: Bearer %s' \\\n", baseURL, key)
+	fmt.Fprintf(&b, "    -H 'Content-Type: application/json' \\\n")
+	fmt.Fprintf(&b, "    -d '{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'\n\n")
+	fmt.Fprintf(&b, "  curl -N %s/v1/messages -H 'x-api-key: %s' -H 'anthropic-version: 2023-06-01' \\\n", baseURL, key)
+	fmt.Fprintf(&b, "    -H 'Content-Type: application/json' \\\n")
+	fmt.Fprintf(&b, "    -d '{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":256,\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}'\n")
+	fmt.Fprintf(&b, "%s\n", line)
+	return b.String()
+}
+
+// RunDemoTraffic sends a gentle mix of requests through the proxy at baseURL
+// until ctx is done, so the dashboard has something to show.
+func (a *App) RunDemoTraffic(ctx context.Context, baseURL string) {
+	key := a.cfg.AccessKeys[0]
+	client := &http.Client{Timeout: 30 * time.Second}
+	kinds := []struct {
+		path, header, body string
+	}{
+		{"/v1/chat/completions", "Authorization", `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Say hello"}]}`},
+		{"/v1/chat/completions", "Authorization", `{"model":"gpt-4o","messages":[{"role":"user","content":"Say hello"}]}`},
+		{"/v1/messages", "x-api-key", `{"model":"claude-sonnet-4-5","max_tokens":128,"stream":true,"messages":[{"role":"user","content":"Say hello"}]}`},
+		{"/v1/messages", "x-api-key", `{"model":"claude-haiku-4-5","max_tokens":128,"messages":[{"role":"user","content":"Say hello"}]}`},
+		{"/v1/responses", "Authorization", `{"model":"gpt-4.1-mini","input":"Say hello"}`},
+	}
+	for {
+		wait := time.Duration(400+rand.IntN(1200)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		k := kinds[rand.IntN(len(kinds))]
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+k.path, bytes.NewReader([]byte(k.body)))
+		if err != nil {
+			continue
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if k.header == "Authorization" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		} else {
+			req.Header.Set("x-api-key", key)
+			req.Header.Set("anthropic-version", "2023-06-01")
+		}
+		go func() {
+			resp, err := client.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+			}
+		}()
+	}
+}

@@ -1,0 +1,218 @@
+package handlers
+
+import (
+	"bytes"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/llm-proxy/llm-proxy/stats"
+	"github.com/llm-proxy/llm-proxy/upstream"
+)
+
+// ProxyConfig configures the /v1 proxy handler.
+type ProxyConfig struct {
+	// Keys are the accepted client keys.
+	Keys *Keys
+	// Relay runs the attempts.
+	Relay *upstream.Relay
+	// Record receives one record per finished request (after the last byte
+	// of a stream). It must not block. nil: records are dropped.
+	Record func(*stats.Event)
+	// KeepAliveInterval: a stream silent this long gets a keep-alive event.
+	KeepAliveInterval time.Duration
+	// StreamIdleTimeout: a stream silent this long is cut with an error event.
+	StreamIdleTimeout time.Duration
+	// InFlight and OpenStreams are moved by the handler; nil: not tracked.
+	InFlight, OpenStreams prometheus.Gauge
+	// Logger receives failures the record cannot carry (panics). nil: slog.Default().
+	Logger *slog.Logger
+}
+
+// Proxy is the /v1/* handler.
+type Proxy struct {
+	cfg ProxyConfig
+}
+
+// NewProxy returns the handler.
+func NewProxy(cfg ProxyConfig) *Proxy {
+	if cfg.Record == nil {
+		cfg.Record = func(*stats.Event) {}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.InFlight == nil {
+		cfg.InFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused_in_flight"})
+	}
+	if cfg.OpenStreams == nil {
+		cfg.OpenStreams = prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused_open_streams"})
+	}
+	return &Proxy{cfg: cfg}
+}
+
+// jsonRoutes are the endpoints whose bodies must be JSON even when the
+// client sends no Content-Type.
+var jsonRoutes = []string{"/chat/completions", "/messages", "/messages/count_tokens", "/responses", "/completions", "/embeddings"}
+
+// Handle proxies one /v1/* request.
+func (p *Proxy) Handle(c *fiber.Ctx) error {
+	start := time.Now()
+	// Route on fasthttp's normalised, decoded path — never the raw one — so
+	// "/v1/../x" and encoded dot segments cannot step outside /v1.
+	path := c.Context().URI().Path()
+	family := FamilyOf(path)
+	if !bytes.HasPrefix(path, []byte("/v1/")) {
+		return sendError(c, family, fiber.StatusNotFound, errNotFound, "not found")
+	}
+	style, ok := p.cfg.Keys.Check(&c.Request().Header)
+	if !ok {
+		return sendError(c, family, fiber.StatusUnauthorized, errAuth, MsgPermissionDenied)
+	}
+	p.cfg.InFlight.Inc()
+	defer p.cfg.InFlight.Dec()
+
+	rest := path[len("/v1"):]
+	body := c.Request().Body() // raw: never decompressed, forwarded byte for byte
+	ev := &stats.Event{
+		Time:   start,
+		Method: string(c.Request().Header.Method()),
+		Route:  string(path),
+		Family: family,
+	}
+	if needsJSON(c, rest, body) {
+		info, ok := PeekBody(body)
+		if !ok {
+			p.finish(ev, fiber.StatusBadRequest, stats.OutcomeBadRequest, "request body is not valid JSON")
+			return sendError(c, family, fiber.StatusBadRequest, errBadRequest, "request body is not valid JSON")
+		}
+		ev.Model, ev.Stream = info.Model, info.Stream
+	}
+
+	res := p.cfg.Relay.Do(&upstream.Request{
+		Method:   c.Request().Header.Method(),
+		Path:     rest,
+		Query:    c.Request().URI().QueryString(),
+		Header:   &c.Request().Header,
+		Body:     body,
+		KeyStyle: style,
+		Stream:   ev.Stream,
+	})
+	fillAttempts(ev, res)
+
+	switch res.Outcome {
+	case upstream.AllRateLimited:
+		if res.RetryAfter > 0 {
+			c.Set(fiber.HeaderRetryAfter, upstream.RetryAfterSeconds(res.RetryAfter))
+		}
+		p.finish(ev, fiber.StatusTooManyRequests, stats.OutcomeRateLimited, "every attempt was rate limited")
+		return sendError(c, family, fiber.StatusTooManyRequests, errRateLimited, MsgAllRateLimited)
+	case upstream.TimedOut:
+		p.finish(ev, fiber.StatusGatewayTimeout, stats.OutcomeTimeout, "upstream did not answer in time")
+		return sendError(c, family, fiber.StatusGatewayTimeout, errTimeout, "upstream did not answer in time")
+	case upstream.Unreachable:
+		p.finish(ev, fiber.StatusBadGateway, stats.OutcomeUnreachable, "no upstream answered")
+		return sendError(c, family, fiber.StatusBadGateway, errBadGateway, "no upstream answered")
+	}
+
+	resp := res.Resp
+	ev.Target = res.Target.Name()
+	status := resp.StatusCode()
+	c.Status(status)
+	copyResponseHeaders(&c.Response().Header, &resp.Header)
+	if res.Stream {
+		c.Set(fiber.HeaderCacheControl, "no-cache")
+		c.Set("X-Accel-Buffering", "no")
+		sw := &streamWriter{
+			res:       res,
+			ev:        ev,
+			family:    family,
+			keepAlive: p.cfg.KeepAliveInterval,
+			idle:      p.cfg.StreamIdleTimeout,
+			record:    p.cfg.Record,
+			streams:   p.cfg.OpenStreams,
+			logger:    p.cfg.Logger,
+		}
+		p.cfg.OpenStreams.Inc()
+		c.Context().SetBodyStreamWriter(sw.run)
+		return nil
+	}
+	// A complete answer: relay it as it came.
+	answer := resp.Body()
+	c.Response().SetBody(answer)
+	outcome, errText := stats.OutcomeOK, ""
+	if status < 200 || status >= 300 {
+		outcome, errText = stats.OutcomeUpstreamError, "upstream answered "+statusText(status)
+	} else {
+		u := upstream.UsageFromJSON(answer)
+		ev.InputTokens, ev.OutputTokens = u.Input, u.Output
+	}
+	res.Release()
+	p.finish(ev, status, outcome, errText)
+	return nil
+}
+
+// needsJSON reports whether the body must be valid JSON: a request with a
+// JSON content type, or a body sent without one to an endpoint that only takes JSON.
+func needsJSON(c *fiber.Ctx, rest, body []byte) bool {
+	if len(c.Request().Header.Peek(fiber.HeaderContentEncoding)) > 0 {
+		return false // compressed: opaque, forwarded as it is
+	}
+	ct := c.Request().Header.ContentType()
+	if len(ct) > 0 {
+		return bytes.Contains(bytes.ToLower(ct), []byte("json"))
+	}
+	if len(body) == 0 {
+		return false
+	}
+	for _, r := range jsonRoutes {
+		if string(rest) == r {
+			return true
+		}
+	}
+	return false
+}
+
+// finish completes the record of a request answered in the handler.
+func (p *Proxy) finish(ev *stats.Event, status int, outcome stats.Outcome, errText string) {
+	ev.Status, ev.Outcome, ev.Error = status, outcome, errText
+	ev.LatencyMs = ms(time.Since(ev.Time))
+	ev.TTFBMs = ev.LatencyMs
+	p.cfg.Record(ev)
+}
+
+func fillAttempts(ev *stats.Event, res *upstream.Result) {
+	ev.Attempts = make([]stats.Attempt, len(res.Attempts))
+	for i, a := range res.Attempts {
+		ev.Attempts[i] = stats.Attempt{Target: a.Target.Name(), Status: a.Status, Reason: string(a.Reason), DurationMs: ms(a.Duration)}
+	}
+	ev.RateLimits = res.RateLimits
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func statusText(status int) string {
+	return strconv.Itoa(status) + " " + fasthttp.StatusMessage(status)
+}
+
+// skippedResponseHeaders are not relayed to the client: hop-by-hop headers,
+// and the ones fasthttp computes for the outgoing answer.
+var skippedResponseHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Connection": true,
+	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Content-Length": true, "Date": true, "Server": true,
+}
+
+func copyResponseHeaders(dst *fasthttp.ResponseHeader, src *fasthttp.ResponseHeader) {
+	dst.SetContentTypeBytes(src.ContentType())
+	for k, v := range src.All() {
+		if bytes.EqualFold(k, []byte(fasthttp.HeaderContentType)) || skippedResponseHeaders[string(k)] {
+			continue
+		}
+		dst.AddBytesKV(k, v)
+	}
+}

@@ -1,0 +1,430 @@
+package upstream
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// KeyStyle is the header the client presented its key in; the upstream key
+// is sent in the same style.
+type KeyStyle uint8
+
+// The two key styles.
+const (
+	KeyBearer  KeyStyle = iota // Authorization: Bearer <key>
+	KeyXAPIKey                 // x-api-key: <key>
+)
+
+// Options configures the attempt loop.
+type Options struct {
+	// MaxRetries is the number of attempts after the first.
+	MaxRetries int
+	// MaxCooldownWait bounds the wait for a target in cooldown when every
+	// target is cooling; beyond it the request is answered at once.
+	MaxCooldownWait time.Duration
+	// ResponseTimeout bounds a non-stream attempt: headers and whole body.
+	ResponseTimeout time.Duration
+	// StreamFirstByteTimeout bounds a stream attempt up to its first event.
+	StreamFirstByteTimeout time.Duration
+	// Classifier decides which answers are retried.
+	Classifier *Classifier
+}
+
+// probeLimit bounds how much of a stream is held back to find its first
+// event; a first event longer than this is no error report, so the stream is
+// committed without a verdict on it.
+const probeLimit = 64 << 10
+
+// errorBodyLimit bounds how much of a streamed error answer is read.
+const errorBodyLimit = 1 << 20
+
+// Relay runs the attempt loop over a pool of targets.
+type Relay struct {
+	pool *Pool
+	opts Options
+}
+
+// NewRelay returns a relay over pool.
+func NewRelay(pool *Pool, opts Options) *Relay {
+	if opts.Classifier == nil {
+		opts.Classifier = NewClassifier([]int{429, 500, 502, 503, 504, 529})
+	}
+	return &Relay{pool: pool, opts: opts}
+}
+
+// Pool returns the relay's targets.
+func (rl *Relay) Pool() *Pool { return rl.pool }
+
+// Request is what the relay needs of an inbound request. Every slice is only
+// read during Do and may alias the inbound request.
+type Request struct {
+	Method []byte
+	// Path is the inbound path after "/v1", already normalised (no dot
+	// segments), e.g. "/chat/completions"; it is appended to each target's base path.
+	Path  []byte
+	Query []byte
+	// Header holds the inbound headers; they are copied, minus hop-by-hop
+	// headers, the client's key and Accept-Encoding.
+	Header   *fasthttp.RequestHeader
+	Body     []byte
+	KeyStyle KeyStyle
+	Stream   bool
+}
+
+// Outcome is how the attempt loop ended.
+type Outcome uint8
+
+// The outcomes of Do.
+const (
+	// Answered: Resp holds an answer to relay (2xx, or an error not to retry,
+	// or the last error after the retries ran out).
+	Answered Outcome = iota
+	// AllRateLimited: every attempt was rate limited, or every target is
+	// cooling down for longer than MaxCooldownWait.
+	AllRateLimited
+	// Unreachable: the last attempt got no answer at all.
+	Unreachable
+	// TimedOut: an upstream did not answer in time; not retried.
+	TimedOut
+)
+
+// Attempt is one try against one target.
+type Attempt struct {
+	Target   *Target
+	Status   int
+	Reason   Reason
+	Duration time.Duration
+}
+
+// Result is the outcome of Do. Call Release when done with it.
+type Result struct {
+	Outcome  Outcome
+	Attempts []Attempt
+	// RateLimits counts attempts classified as rate limited.
+	RateLimits int
+	// Target served the answer (Answered only).
+	Target *Target
+	// Resp is the answer (Answered only). For a non-stream answer its body is
+	// complete; for a stream (Stream true) Prefix was already read from
+	// Resp.BodyStream(), which continues after it.
+	Resp   *fasthttp.Response
+	Stream bool
+	Prefix []byte
+	// RetryAfter (AllRateLimited only) is the wait until the soonest target
+	// recovers, when a target announced it; 0 when unknown.
+	RetryAfter time.Duration
+	// Err is the last transport error, if any (for logs; never contains a key).
+	Err error
+}
+
+// Release closes the upstream stream, if any, and frees the response.
+// A stream not read to its end closes its connection instead of pooling it.
+func (r *Result) Release() {
+	if r.Resp != nil {
+		_ = r.Resp.CloseBodyStream()
+		fasthttp.ReleaseResponse(r.Resp)
+		r.Resp = nil
+	}
+}
+
+// Do sends req to the targets in rotation until one gives an answer that is
+// not retried, or the attempts run out.
+func (rl *Relay) Do(req *Request) *Result {
+	res := &Result{Attempts: make([]Attempt, 0, rl.opts.MaxRetries+1)}
+	rot := rl.pool.rotation()
+	var last *fasthttp.Response // the last retryable answer, relayed if the retries run out
+	lastStatus := 0
+	for i := 0; i <= rl.opts.MaxRetries; i++ {
+		t, wait := rot.pick(time.Now())
+		if wait > 0 {
+			if wait > rl.opts.MaxCooldownWait {
+				break
+			}
+			time.Sleep(wait)
+		}
+		start := time.Now()
+		reason, resp, prefix, err := rl.attempt(t, req)
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode()
+		}
+		res.Attempts = append(res.Attempts, Attempt{Target: t, Status: status, Reason: reason, Duration: time.Since(start)})
+		res.Err = err
+		if reason == ReasonRateLimit {
+			res.RateLimits++
+		}
+		if reason != ReasonOK {
+			what := string(reason)
+			if status != 0 {
+				what += " " + strconv.Itoa(status)
+			}
+			t.noteError(start, what)
+		}
+		if !reason.Retryable() {
+			if last != nil {
+				fasthttp.ReleaseResponse(last)
+			}
+			switch reason {
+			case ReasonTimeout:
+				res.Outcome = TimedOut
+				releaseStream(resp)
+			default:
+				res.Outcome, res.Target, res.Resp, res.Prefix = Answered, t, resp, prefix
+				res.Stream = prefix != nil
+			}
+			return res
+		}
+		if last != nil {
+			fasthttp.ReleaseResponse(last)
+		}
+		last, lastStatus = resp, status
+	}
+	// Out of attempts (or every target cools down for too long).
+	allRateLimited := res.RateLimits == len(res.Attempts)
+	switch {
+	case allRateLimited:
+		if last != nil {
+			fasthttp.ReleaseResponse(last)
+		}
+		res.Outcome = AllRateLimited
+		res.RetryAfter = rl.soonestRecovery(time.Now())
+	case lastStatus != 0:
+		res.Outcome, res.Resp = Answered, last
+		res.Target = res.Attempts[len(res.Attempts)-1].Target
+	default:
+		if last != nil {
+			fasthttp.ReleaseResponse(last)
+		}
+		res.Outcome = Unreachable
+	}
+	return res
+}
+
+// soonestRecovery is the wait until the first cooling target recovers, or 0.
+func (rl *Relay) soonestRecovery(now time.Time) time.Duration {
+	var best time.Duration
+	for _, t := range rl.pool.targets {
+		if until, ok := t.CoolingUntil(now); ok {
+			if d := until.Sub(now); best == 0 || d < best {
+				best = d
+			}
+		}
+	}
+	return best
+}
+
+// attempt makes one try. On return, resp is nil when no answer arrived; a
+// retryable answer has a complete body (for relaying if retries run out);
+// an OK stream has its first event in prefix (non-nil).
+func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.Response, prefix []byte, err error) {
+	out := fasthttp.AcquireRequest()
+	rl.build(out, t, in)
+	resp = fasthttp.AcquireResponse()
+	resp.StreamBody = in.Stream
+	timeout := rl.opts.ResponseTimeout
+	if in.Stream {
+		timeout = rl.opts.StreamFirstByteTimeout
+	}
+	err = t.client.DoTimeout(out, resp, timeout)
+	fasthttp.ReleaseRequest(out)
+	if err != nil {
+		fasthttp.ReleaseResponse(resp)
+		return transportReason(err), nil, nil, err
+	}
+	status := resp.StatusCode()
+	isSSE := bytes.HasPrefix(resp.Header.ContentType(), []byte("text/event-stream"))
+	if !in.Stream || (status >= 200 && status < 300 && !isSSE) {
+		if err := bufferBody(resp, t.client.MaxResponseBodySize); err != nil {
+			fasthttp.ReleaseResponse(resp)
+			return transportReason(err), nil, nil, err
+		}
+		reason = rl.opts.Classifier.Status(status, resp.Body())
+		rl.coolOnRetryAfter(t, resp, reason)
+		return reason, resp, nil, nil
+	}
+	if status < 200 || status >= 300 {
+		if err := bufferBody(resp, errorBodyLimit); err != nil {
+			fasthttp.ReleaseResponse(resp)
+			return transportReason(err), nil, nil, err
+		}
+		reason = rl.opts.Classifier.Status(status, resp.Body())
+		rl.coolOnRetryAfter(t, resp, reason)
+		return reason, resp, nil, nil
+	}
+	// A 2xx event stream: hold back its first event and look at it.
+	prefix, event, err := probe(resp.BodyStream())
+	if err != nil {
+		// Nothing reached the client yet, so a broken start is retried like a
+		// connection failure (or ends the request as a timeout).
+		releaseStream(resp)
+		return transportReason(err), nil, nil, err
+	}
+	if event != nil {
+		reason = rl.opts.Classifier.FirstEvent(event)
+		if reason != ReasonOK {
+			// Keep the error event as the body, so it can be relayed if the retries run out.
+			releaseStreamKeepHeaders(resp, prefix)
+			rl.coolOnRetryAfter(t, resp, reason)
+			return reason, resp, nil, nil
+		}
+	}
+	// Committed from here on: the stream may now outlive the first-byte deadline.
+	if c := connOf(resp.LocalAddr()); c != nil {
+		c.clearReadDeadline()
+	}
+	return ReasonOK, resp, prefix, nil
+}
+
+// build fills out with the upstream request for target t.
+func (rl *Relay) build(out *fasthttp.Request, t *Target, in *Request) {
+	in.Header.CopyTo(&out.Header)
+	for _, h := range strippedRequestHeaders {
+		out.Header.Del(h)
+	}
+	// Headers named in Connection are hop-by-hop too.
+	if conn := in.Header.Peek("Connection"); len(conn) > 0 {
+		for _, name := range bytes.Split(conn, []byte(",")) {
+			out.Header.DelBytes(bytes.TrimSpace(name))
+		}
+	}
+	out.Header.ResetConnectionClose()
+	out.Header.SetMethodBytes(in.Method)
+	switch in.KeyStyle {
+	case KeyXAPIKey:
+		out.Header.Set("x-api-key", t.key)
+	default:
+		out.Header.Set("Authorization", "Bearer "+t.key)
+	}
+	u := out.URI()
+	u.SetScheme(t.scheme)
+	u.SetHost(t.host)
+	var pathBuf [256]byte
+	p := append(append(pathBuf[:0], t.basePath...), in.Path...)
+	u.SetPathBytes(p)
+	u.SetQueryStringBytes(in.Query)
+	out.Header.SetHost(t.host)
+	out.SetBodyRaw(in.Body)
+}
+
+// strippedRequestHeaders are never forwarded: hop-by-hop headers, the
+// client's key (replaced by the upstream key), the session cookie of the
+// dashboard, and Accept-Encoding (fasthttp does not decompress, and the
+// relay must read error bodies and usage reports).
+var strippedRequestHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
+	"Authorization", "X-Api-Key", "Cookie", "Accept-Encoding", "Content-Length",
+}
+
+func (rl *Relay) coolOnRetryAfter(t *Target, resp *fasthttp.Response, reason Reason) {
+	if reason != ReasonRateLimit && reason != ReasonServerError {
+		return
+	}
+	d, ok := ParseRetryAfter(string(resp.Header.Peek("Retry-After-Ms")), string(resp.Header.Peek("Retry-After")), time.Now())
+	if ok && d > 0 {
+		t.coolFor(time.Now(), d)
+	}
+}
+
+// transportReason classifies an error that left no answer.
+func transportReason(err error) Reason {
+	var ce *ConnectError
+	switch {
+	case errors.As(err, &ce), errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrDialTimeout):
+		return ReasonConnectError
+	case errors.Is(err, fasthttp.ErrTimeout), isTimeout(err):
+		return ReasonTimeout
+	default:
+		// Reset, closed before the first response byte, malformed answer: the
+		// upstream did not answer, so nothing reached the client.
+		return ReasonConnectError
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// bufferBody reads a streamed body to its end so the response holds it as a
+// plain body. A body over limit is an error: it is never cut silently.
+func bufferBody(resp *fasthttp.Response, limit int) error {
+	if !resp.IsBodyStream() {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.BodyStream(), int64(limit)+1))
+	if err == nil && len(body) > limit {
+		err = fasthttp.ErrBodyTooLarge
+	}
+	if err != nil {
+		resp.SetConnectionClose()
+	}
+	_ = resp.CloseBodyStream()
+	if err != nil {
+		return err
+	}
+	resp.SetBodyRaw(body)
+	return nil
+}
+
+// releaseStreamKeepHeaders ends a stream early and keeps what was read as the body.
+func releaseStreamKeepHeaders(resp *fasthttp.Response, prefix []byte) {
+	resp.SetConnectionClose() // half-read: never pool this connection
+	_ = resp.CloseBodyStream()
+	resp.SetBodyRaw(prefix)
+}
+
+func releaseStream(resp *fasthttp.Response) {
+	if resp != nil {
+		resp.SetConnectionClose()
+		_ = resp.CloseBodyStream()
+		fasthttp.ReleaseResponse(resp)
+	}
+}
+
+// probe reads from a stream until its first event that is not a comment is
+// complete, probeLimit bytes were read, or the stream ends. It returns all
+// bytes read (prefix, non-nil) and the first event (nil when none was found).
+func probe(body io.Reader) (prefix, event []byte, err error) {
+	buf := make([]byte, 0, 4096)
+	scanFrom := 0
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, rerr := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		for {
+			end := EventEnd(buf[scanFrom:])
+			if end < 0 {
+				break
+			}
+			ev := buf[scanFrom : scanFrom+end]
+			scanFrom += end
+			if !IsCommentOnly(ev) {
+				return buf, ev, nil
+			}
+		}
+		if rerr != nil {
+			if rerr == io.EOF {
+				rerr = nil
+			}
+			return buf, nil, rerr
+		}
+		if len(buf) >= probeLimit {
+			return buf, nil, nil
+		}
+	}
+}
+
+// RetryAfterSeconds renders d for a Retry-After header (whole seconds, rounded up, at least 1).
+func RetryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
+}

@@ -1,0 +1,236 @@
+// Package upstream is the client side of llm-proxy: upstream targets, one
+// fasthttp.HostClient each, round-robin selection that skips targets cooling
+// down after Retry-After, the attempt loop with its classification, and a
+// small SSE toolkit. It knows nothing of Fiber or of the inbound request.
+package upstream
+
+import (
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Target is one upstream (base URL, key) pair. It prints as its name; its key
+// is unexported and never leaves the package except in the outgoing header.
+type Target struct {
+	name     string
+	basePath string // URL path prefix, e.g. "/v1" or "/openai/v1"
+	scheme   string
+	host     string
+	key      string
+	client   *fasthttp.HostClient
+
+	coolUntil atomic.Int64 // unix nanos; 0 or past: not cooling
+
+	mu        sync.Mutex
+	lastError string
+	lastAt    time.Time
+}
+
+// String returns the target's display name.
+func (t *Target) String() string { return t.name }
+
+// Name returns the target's display name.
+func (t *Target) Name() string { return t.name }
+
+// CoolingUntil returns when the target's cooldown ends, and whether it is cooling at now.
+func (t *Target) CoolingUntil(now time.Time) (time.Time, bool) {
+	u := t.coolUntil.Load()
+	if u == 0 || u <= now.UnixNano() {
+		return time.Time{}, false
+	}
+	return time.Unix(0, u), true
+}
+
+// coolFor puts the target in cooldown for d from now; a longer running
+// cooldown is kept.
+func (t *Target) coolFor(now time.Time, d time.Duration) {
+	until := now.Add(d).UnixNano()
+	for {
+		cur := t.coolUntil.Load()
+		if cur >= until || t.coolUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
+}
+
+func (t *Target) noteError(now time.Time, what string) {
+	t.mu.Lock()
+	t.lastError, t.lastAt = what, now
+	t.mu.Unlock()
+}
+
+// LastError returns the last failed attempt's description ("rate_limit 429") and its time.
+func (t *Target) LastError() (string, time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.lastError, t.lastAt
+}
+
+// Spec describes a target to build.
+type Spec struct {
+	Name string
+	URL  *url.URL
+	Key  string
+}
+
+// ClientOptions configures each target's connection pool.
+type ClientOptions struct {
+	// ConnectTimeout bounds TCP (and TLS) connection set-up; also how long a
+	// request waits for a free pooled connection.
+	ConnectTimeout time.Duration
+	// MaxConns is the pool size per target (fasthttp's default of 512, with an
+	// instant ErrNoFreeConns, would be a hidden ceiling on open streams).
+	MaxConns int
+	// MaxResponseBodySize bounds a buffered (non-stream) answer; 0 means 256 MiB.
+	MaxResponseBodySize int
+}
+
+func newTarget(s Spec, o ClientOptions) *Target {
+	host := s.URL.Host
+	isTLS := s.URL.Scheme == "https"
+	addr := host
+	if s.URL.Port() == "" {
+		if isTLS {
+			addr += ":443"
+		} else {
+			addr += ":80"
+		}
+	}
+	maxBody := o.MaxResponseBodySize
+	if maxBody == 0 {
+		maxBody = 256 << 20
+	}
+	return &Target{
+		name:     s.Name,
+		basePath: strings.TrimRight(s.URL.Path, "/"),
+		scheme:   s.URL.Scheme,
+		host:     host,
+		key:      s.Key,
+		client: &fasthttp.HostClient{
+			Addr:                          addr,
+			Name:                          "",
+			NoDefaultUserAgentHeader:      true,
+			IsTLS:                         isTLS,
+			Dial:                          dialer(o.ConnectTimeout),
+			MaxConns:                      o.MaxConns,
+			MaxConnWaitTimeout:            o.ConnectTimeout,
+			MaxIdleConnDuration:           20 * time.Second, // below common upstream keep-alive limits, so a pooled conn is rarely stale
+			MaxIdemponentCallAttempts:     1,                // the attempt loop is the only retry
+			MaxResponseBodySize:           maxBody,
+			ReadBufferSize:                16 << 10,
+			WriteBufferSize:               16 << 10,
+			DisableHeaderNamesNormalizing: false,
+			RetryIf:                       func(*fasthttp.Request) bool { return false },
+		},
+	}
+}
+
+// Pool holds the targets and picks them in rotation.
+type Pool struct {
+	targets []*Target
+	next    atomic.Uint64
+}
+
+// NewPool builds one HostClient per spec.
+func NewPool(specs []Spec, o ClientOptions) *Pool {
+	p := &Pool{}
+	for _, s := range specs {
+		p.targets = append(p.targets, newTarget(s, o))
+	}
+	return p
+}
+
+// Targets returns the targets in configuration order.
+func (p *Pool) Targets() []*Target { return p.targets }
+
+// TargetState is one target as the dashboard shows it.
+type TargetState struct {
+	Name         string
+	CoolingUntil time.Time // zero when not cooling
+	LastError    string
+	LastErrorAt  time.Time
+}
+
+// States returns every target's state at now.
+func (p *Pool) States(now time.Time) []TargetState {
+	out := make([]TargetState, len(p.targets))
+	for i, t := range p.targets {
+		until, _ := t.CoolingUntil(now)
+		msg, at := t.LastError()
+		out[i] = TargetState{Name: t.name, CoolingUntil: until, LastError: msg, LastErrorAt: at}
+	}
+	return out
+}
+
+// Close closes idle upstream connections.
+func (p *Pool) Close() {
+	for _, t := range p.targets {
+		t.client.CloseIdleConnections()
+	}
+}
+
+// MaxTargets is the most targets a pool holds (the rotation tracks them in a bitmask).
+const MaxTargets = 64
+
+// rotation walks the targets for one request: it starts where the shared
+// counter points, so concurrent requests spread out, and visits every
+// available target once before it repeats one.
+type rotation struct {
+	p     *Pool
+	pos   int    // where the next scan starts
+	tried uint64 // targets used in the current round
+}
+
+func (p *Pool) rotation() rotation {
+	return rotation{p: p, pos: int(p.next.Add(1)-1) % len(p.targets)}
+}
+
+// pick returns the next target for this request, and how long to wait before
+// using it. It takes the next untried target that is not cooling down; failing
+// that, an already tried one that is not cooling (a new round starts); failing
+// that — every target is cooling — the one that recovers soonest, with the
+// wait until then.
+func (r *rotation) pick(now time.Time) (*Target, time.Duration) {
+	ts := r.p.targets
+	n := len(ts)
+	all := uint64(1)<<n - 1
+	if n == MaxTargets {
+		all = ^uint64(0)
+	}
+	if r.tried&all == all {
+		r.tried = 0
+	}
+	soonest := -1
+	var soonestUntil time.Time
+	for _, untriedOnly := range [2]bool{true, false} {
+		for k := range n {
+			i := (r.pos + k) % n
+			if untriedOnly == (r.tried&(1<<i) != 0) {
+				continue
+			}
+			until, cooling := ts[i].CoolingUntil(now)
+			if !cooling {
+				if !untriedOnly {
+					r.tried = 0 // repeating a target: a new round
+				}
+				r.use(i)
+				return ts[i], 0
+			}
+			if soonest < 0 || until.Before(soonestUntil) {
+				soonest, soonestUntil = i, until
+			}
+		}
+	}
+	r.use(soonest)
+	return ts[soonest], soonestUntil.Sub(now)
+}
+
+func (r *rotation) use(i int) {
+	r.tried |= 1 << i
+	r.pos = (i + 1) % len(r.p.targets)
+}
