@@ -55,6 +55,10 @@ func NewProxy(cfg ProxyConfig) *Proxy {
 	return &Proxy{cfg: cfg}
 }
 
+// clientWatchDelay is how long a request waits for the upstream before the
+// proxy starts watching for its client leaving (see watchClient).
+const clientWatchDelay = 100 * time.Millisecond
+
 // jsonRoutes are the endpoints whose bodies must be JSON even when the
 // client sends no Content-Type.
 var jsonRoutes = []string{"/chat/completions", "/messages", "/messages/count_tokens", "/responses", "/completions", "/embeddings"}
@@ -93,6 +97,8 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		ev.Model, ev.Stream = info.Model, info.Stream
 	}
 
+	cancel := &upstream.Canceler{}
+	stopWatch := watchClient(c.Context(), clientWatchDelay, cancel.Cancel)
 	res := p.cfg.Relay.Do(&upstream.Request{
 		Method:   c.Request().Header.Method(),
 		Path:     rest,
@@ -101,10 +107,15 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		Body:     body,
 		KeyStyle: style,
 		Stream:   ev.Stream,
+		Cancel:   cancel,
 	})
+	stopWatch()
 	fillAttempts(ev, res)
 
 	switch res.Outcome {
+	case upstream.ClientGone:
+		p.finish(ev, 499, stats.OutcomeClientGone, "client went away while waiting for the upstream")
+		return nil
 	case upstream.AllRateLimited:
 		if res.RetryAfter > 0 {
 			c.Set(fiber.HeaderRetryAfter, upstream.RetryAfterSeconds(res.RetryAfter))

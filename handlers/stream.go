@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/valyala/fasthttp"
 
 	"github.com/llm-proxy/llm-proxy/stats"
 	"github.com/llm-proxy/llm-proxy/upstream"
@@ -23,10 +22,7 @@ const relayBufSize = 32 << 10
 
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
 
-var (
-	errStalled    = errors.New("upstream stream stalled")
-	errClientGone = errors.New("client went away")
-)
+var errClientGone = errors.New("client went away")
 
 // streamWriter relays a committed upstream stream to the client. run is the
 // only goroutine that reads upstream and writes to the client, apart from a
@@ -42,7 +38,7 @@ type streamWriter struct {
 	streams   prometheus.Gauge
 	logger    *slog.Logger
 
-	body     fasthttp.ReadCloserWithError
+	body     *upstream.StreamBody
 	w        *bufio.Writer
 	mu       sync.Mutex // guards w and done
 	done     bool       // run has finished writing: the timer must not touch w
@@ -65,7 +61,7 @@ func (s *streamWriter) run(w *bufio.Writer) {
 		}
 		s.finish(&scan, readErr)
 	}()
-	s.body, _ = s.res.Resp.BodyStream().(fasthttp.ReadCloserWithError)
+	s.body = s.res.Body
 
 	now := time.Now().UnixNano()
 	s.lastRead.Store(now)
@@ -127,7 +123,7 @@ func (s *streamWriter) write(b []byte) error {
 func (s *streamWriter) clientLeft() {
 	s.gone.Store(true)
 	if s.body != nil {
-		_ = s.body.CloseWithError(errClientGone)
+		s.body.Abort()
 	}
 }
 
@@ -138,7 +134,7 @@ func (s *streamWriter) tick() {
 	sinceRead := now.Sub(time.Unix(0, s.lastRead.Load()))
 	if sinceRead >= s.idle {
 		s.stalled.Store(true)
-		_ = s.body.CloseWithError(errStalled)
+		s.body.Abort()
 		return
 	}
 	sinceSent := now.Sub(time.Unix(0, s.lastSent.Load()))

@@ -76,6 +76,9 @@ type Request struct {
 	Body     []byte
 	KeyStyle KeyStyle
 	Stream   bool
+	// Cancel, when set, lets the caller abandon the request while it waits
+	// (the client went away): the attempt's connection is closed at once.
+	Cancel *Canceler
 }
 
 // Outcome is how the attempt loop ended.
@@ -93,6 +96,8 @@ const (
 	Unreachable
 	// TimedOut: an upstream did not answer in time; not retried.
 	TimedOut
+	// ClientGone: the request was cancelled (its client left) before an answer.
+	ClientGone
 )
 
 // Attempt is one try against one target.
@@ -112,11 +117,12 @@ type Result struct {
 	// Target served the answer (Answered only).
 	Target *Target
 	// Resp is the answer (Answered only). For a non-stream answer its body is
-	// complete; for a stream (Stream true) Prefix was already read from
-	// Resp.BodyStream(), which continues after it.
+	// complete; for a stream (Stream true) read the rest from Body after Prefix.
 	Resp   *fasthttp.Response
 	Stream bool
 	Prefix []byte
+	// Body continues a stream after Prefix (Stream only).
+	Body *StreamBody
 	// RetryAfter (AllRateLimited only) is the wait until the soonest target
 	// recovers, when a target announced it; 0 when unknown.
 	RetryAfter time.Duration
@@ -129,6 +135,9 @@ type Result struct {
 func (r *Result) Release() {
 	if r.Resp != nil {
 		_ = r.Resp.CloseBodyStream()
+		if r.Body != nil {
+			r.Body.release(r.Resp)
+		}
 		fasthttp.ReleaseResponse(r.Resp)
 		r.Resp = nil
 	}
@@ -149,8 +158,15 @@ func (rl *Relay) Do(req *Request) *Result {
 			}
 			time.Sleep(wait)
 		}
+		if req.Cancel.Cancelled() {
+			if last != nil {
+				fasthttp.ReleaseResponse(last)
+			}
+			res.Outcome = ClientGone
+			return res
+		}
 		start := time.Now()
-		reason, resp, prefix, err := rl.attempt(t, req)
+		reason, resp, prefix, body, err := rl.attempt(t, req)
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode()
@@ -160,7 +176,7 @@ func (rl *Relay) Do(req *Request) *Result {
 		if reason == ReasonRateLimit {
 			res.RateLimits++
 		}
-		if reason != ReasonOK {
+		if reason != ReasonOK && reason != ReasonClientGone {
 			what := string(reason)
 			if status != 0 {
 				what += " " + strconv.Itoa(status)
@@ -174,10 +190,11 @@ func (rl *Relay) Do(req *Request) *Result {
 			switch reason {
 			case ReasonTimeout:
 				res.Outcome = TimedOut
-				releaseStream(resp)
+			case ReasonClientGone:
+				res.Outcome = ClientGone
 			default:
-				res.Outcome, res.Target, res.Resp, res.Prefix = Answered, t, resp, prefix
-				res.Stream = prefix != nil
+				res.Outcome, res.Target, res.Resp, res.Prefix, res.Body = Answered, t, resp, prefix, body
+				res.Stream = body != nil
 			}
 			return res
 		}
@@ -220,10 +237,10 @@ func (rl *Relay) soonestRecovery(now time.Time) time.Duration {
 	return best
 }
 
-// attempt makes one try. On return, resp is nil when no answer arrived; a
-// retryable answer has a complete body (for relaying if retries run out);
-// an OK stream has its first event in prefix (non-nil).
-func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.Response, prefix []byte, err error) {
+// attempt makes one try. resp is nil when no answer arrived. A retryable
+// answer has a complete body (relayed if the retries run out). An OK stream
+// comes with its first event in prefix and the rest in body.
+func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.Response, prefix []byte, body *StreamBody, err error) {
 	out := fasthttp.AcquireRequest()
 	rl.build(out, t, in)
 	resp = fasthttp.AcquireResponse()
@@ -232,54 +249,63 @@ func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.
 	if in.Stream {
 		timeout = rl.opts.StreamFirstByteTimeout
 	}
-	err = t.client.DoTimeout(out, resp, timeout)
+	pc, err := t.pool.roundTrip(out, resp, time.Now().Add(timeout), t.maxBody, in.Cancel)
+	closeReq := out.ConnectionClose()
 	fasthttp.ReleaseRequest(out)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
-		return transportReason(err), nil, nil, err
+		return transportReason(err), nil, nil, nil, err
 	}
 	status := resp.StatusCode()
-	isSSE := bytes.HasPrefix(resp.Header.ContentType(), []byte("text/event-stream"))
-	if !in.Stream || (status >= 200 && status < 300 && !isSSE) {
-		if err := bufferBody(resp, t.client.MaxResponseBodySize); err != nil {
-			fasthttp.ReleaseResponse(resp)
-			return transportReason(err), nil, nil, err
-		}
+	if pc == nil {
+		// A complete, buffered answer.
 		reason = rl.opts.Classifier.Status(status, resp.Body())
 		rl.coolOnRetryAfter(t, resp, reason)
-		return reason, resp, nil, nil
+		return reason, resp, nil, nil, nil
 	}
-	if status < 200 || status >= 300 {
-		if err := bufferBody(resp, errorBodyLimit); err != nil {
+	body = &StreamBody{rs: resp.BodyStream(), pc: pc, out: closeReq}
+	isSSE := bytes.HasPrefix(resp.Header.ContentType(), []byte("text/event-stream"))
+	if status < 200 || status >= 300 || !isSSE {
+		// An error answer, or a plain answer to a stream request: read it whole.
+		limit := errorBodyLimit
+		if status >= 200 && status < 300 {
+			limit = t.maxBody
+		}
+		if err := bufferBody(resp, body, limit); err != nil {
 			fasthttp.ReleaseResponse(resp)
-			return transportReason(err), nil, nil, err
+			return transportReason(err), nil, nil, nil, err
 		}
 		reason = rl.opts.Classifier.Status(status, resp.Body())
 		rl.coolOnRetryAfter(t, resp, reason)
-		return reason, resp, nil, nil
+		return reason, resp, nil, nil, nil
 	}
 	// A 2xx event stream: hold back its first event and look at it.
-	prefix, event, err := probe(resp.BodyStream())
+	prefix, event, err := probe(body)
 	if err != nil {
 		// Nothing reached the client yet, so a broken start is retried like a
 		// connection failure (or ends the request as a timeout).
-		releaseStream(resp)
-		return transportReason(err), nil, nil, err
+		_ = resp.CloseBodyStream()
+		body.release(resp)
+		fasthttp.ReleaseResponse(resp)
+		if in.Cancel.Cancelled() {
+			return ReasonClientGone, nil, nil, nil, errCancelled
+		}
+		return transportReason(err), nil, nil, nil, err
 	}
 	if event != nil {
-		reason = rl.opts.Classifier.FirstEvent(event)
-		if reason != ReasonOK {
+		if reason = rl.opts.Classifier.FirstEvent(event); reason != ReasonOK {
 			// Keep the error event as the body, so it can be relayed if the retries run out.
-			releaseStreamKeepHeaders(resp, prefix)
+			_ = resp.CloseBodyStream()
+			body.release(resp) // not read to its end: closed, never pooled
+			resp.SetBodyRaw(prefix)
 			rl.coolOnRetryAfter(t, resp, reason)
-			return reason, resp, nil, nil
+			return reason, resp, nil, nil, nil
 		}
 	}
-	// Committed from here on: the stream may now outlive the first-byte deadline.
-	if c := connOf(resp.LocalAddr()); c != nil {
-		c.clearReadDeadline()
-	}
-	return ReasonOK, resp, prefix, nil
+	// Committed from here on: the stream may outlive the first-byte deadline;
+	// the relay's idle timer ends a stalled one.
+	_ = pc.nc.SetReadDeadline(time.Time{})
+	return ReasonOK, resp, prefix, body, nil
 }
 
 // build fills out with the upstream request for target t.
@@ -337,9 +363,11 @@ func (rl *Relay) coolOnRetryAfter(t *Target, resp *fasthttp.Response, reason Rea
 func transportReason(err error) Reason {
 	var ce *ConnectError
 	switch {
-	case errors.As(err, &ce), errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrDialTimeout):
+	case errors.Is(err, errCancelled):
+		return ReasonClientGone
+	case errors.As(err, &ce):
 		return ReasonConnectError
-	case errors.Is(err, fasthttp.ErrTimeout), isTimeout(err):
+	case isTimeout(err):
 		return ReasonTimeout
 	default:
 		// Reset, closed before the first response byte, malformed answer: the
@@ -354,39 +382,20 @@ func isTimeout(err error) bool {
 }
 
 // bufferBody reads a streamed body to its end so the response holds it as a
-// plain body. A body over limit is an error: it is never cut silently.
-func bufferBody(resp *fasthttp.Response, limit int) error {
-	if !resp.IsBodyStream() {
-		return nil
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.BodyStream(), int64(limit)+1))
-	if err == nil && len(body) > limit {
+// plain body, and settles the connection. A body over limit is an error: it
+// is never cut silently.
+func bufferBody(resp *fasthttp.Response, body *StreamBody, limit int) error {
+	b, err := io.ReadAll(io.LimitReader(body, int64(limit)+1))
+	if err == nil && len(b) > limit {
 		err = fasthttp.ErrBodyTooLarge
 	}
-	if err != nil {
-		resp.SetConnectionClose()
-	}
 	_ = resp.CloseBodyStream()
+	body.release(resp)
 	if err != nil {
 		return err
 	}
-	resp.SetBodyRaw(body)
+	resp.SetBodyRaw(b)
 	return nil
-}
-
-// releaseStreamKeepHeaders ends a stream early and keeps what was read as the body.
-func releaseStreamKeepHeaders(resp *fasthttp.Response, prefix []byte) {
-	resp.SetConnectionClose() // half-read: never pool this connection
-	_ = resp.CloseBodyStream()
-	resp.SetBodyRaw(prefix)
-}
-
-func releaseStream(resp *fasthttp.Response) {
-	if resp != nil {
-		resp.SetConnectionClose()
-		_ = resp.CloseBodyStream()
-		fasthttp.ReleaseResponse(resp)
-	}
 }
 
 // probe reads from a stream until its first event that is not a comment is

@@ -5,13 +5,12 @@
 package upstream
 
 import (
+	"crypto/tls"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // Target is one upstream (base URL, key) pair. It prints as its name; its key
@@ -22,7 +21,8 @@ type Target struct {
 	scheme   string
 	host     string
 	key      string
-	client   *fasthttp.HostClient
+	pool     *connPool
+	maxBody  int
 
 	coolUntil atomic.Int64 // unix nanos; 0 or past: not cooling
 
@@ -101,6 +101,10 @@ func newTarget(s Spec, o ClientOptions) *Target {
 			addr += ":80"
 		}
 	}
+	var tlsConfig *tls.Config
+	if isTLS {
+		tlsConfig = &tls.Config{ServerName: s.URL.Hostname(), MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(64)}
+	}
 	maxBody := o.MaxResponseBodySize
 	if maxBody == 0 {
 		maxBody = 256 << 20
@@ -111,37 +115,30 @@ func newTarget(s Spec, o ClientOptions) *Target {
 		scheme:   s.URL.Scheme,
 		host:     host,
 		key:      s.Key,
-		client: &fasthttp.HostClient{
-			Addr:                          addr,
-			Name:                          "",
-			NoDefaultUserAgentHeader:      true,
-			IsTLS:                         isTLS,
-			Dial:                          dialer(o.ConnectTimeout),
-			MaxConns:                      o.MaxConns,
-			MaxConnWaitTimeout:            o.ConnectTimeout,
-			MaxIdleConnDuration:           20 * time.Second, // below common upstream keep-alive limits, so a pooled conn is rarely stale
-			MaxIdemponentCallAttempts:     1,                // the attempt loop is the only retry
-			MaxResponseBodySize:           maxBody,
-			ReadBufferSize:                16 << 10,
-			WriteBufferSize:               16 << 10,
-			DisableHeaderNamesNormalizing: false,
-			RetryIf:                       func(*fasthttp.Request) bool { return false },
-		},
+		pool:     newConnPool(addr, tlsConfig, o),
+		maxBody:  maxBody,
 	}
 }
+
+// ConnsOpened is how many upstream connections this target has opened so
+// far (keep-alive reuse keeps it low).
+func (t *Target) ConnsOpened() int64 { return t.pool.opened.Load() }
 
 // Pool holds the targets and picks them in rotation.
 type Pool struct {
 	targets []*Target
 	next    atomic.Uint64
+	done    chan struct{}
+	stop    sync.Once
 }
 
-// NewPool builds one HostClient per spec.
+// NewPool builds one connection pool per spec. Call Close when done.
 func NewPool(specs []Spec, o ClientOptions) *Pool {
-	p := &Pool{}
+	p := &Pool{done: make(chan struct{})}
 	for _, s := range specs {
 		p.targets = append(p.targets, newTarget(s, o))
 	}
+	go p.reap()
 	return p
 }
 
@@ -167,10 +164,28 @@ func (p *Pool) States(now time.Time) []TargetState {
 	return out
 }
 
-// Close closes idle upstream connections.
+// Close closes idle upstream connections and stops pooling; connections in
+// use close when their exchange ends.
 func (p *Pool) Close() {
+	p.stop.Do(func() { close(p.done) })
 	for _, t := range p.targets {
-		t.client.CloseIdleConnections()
+		t.pool.closeIdle(true)
+	}
+}
+
+// reap closes connections idle for too long, until Close.
+func (p *Pool) reap() {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case now := <-tick.C:
+			for _, t := range p.targets {
+				t.pool.pruneIdle(now)
+			}
+		}
 	}
 }
 
