@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/pprof"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -38,12 +39,15 @@ type App struct {
 	version  string
 	// metricsKeys holds METRICS_KEY (empty set when unset).
 	metricsKeys *handlers.Keys
+	// dashKeys holds the dashboard keys (for /debug/pprof).
+	dashKeys *handlers.Keys
 }
 
 // New builds the app from a validated configuration. In demo mode it also
 // starts the simulated upstream and points the targets at it.
 func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	a := &App{cfg: cfg, log: log, version: version, metricsKeys: handlers.NewKeys(nil)}
+	a.dashKeys = handlers.NewKeys(cfg.EffectiveDashboardKeys())
 	if cfg.MetricsKey != "" {
 		a.metricsKeys = handlers.NewKeys([]string{cfg.MetricsKey})
 	}
@@ -143,6 +147,10 @@ func (a *App) routes(proxy *handlers.Proxy, metrics http.Handler) *fiber.App {
 	app.Use(recover.New())
 
 	app.Get("/healthz", handlers.Health)
+	if a.cfg.Pprof {
+		// Profiling is opt-in and behind the dashboard key (Bearer).
+		app.Use("/debug/pprof", a.bearerDashboardKey, pprof.New())
+	}
 	app.Get("/metrics", a.metricsAuth, adaptor.HTTPHandler(metrics))
 
 	dash := app.Group("", a.dash.SecurityHeaders())
@@ -165,6 +173,15 @@ func (a *App) metricsAuth(c *fiber.Ctx) error {
 	}
 	key, style := handlers.ClientKey(&c.Request().Header)
 	if style == upstream.KeyBearer && a.metricsKeys.Match(key) {
+		return c.Next()
+	}
+	return c.Status(fiber.StatusUnauthorized).SendString("unauthorized\n")
+}
+
+// bearerDashboardKey lets a request through only with a dashboard key as Bearer.
+func (a *App) bearerDashboardKey(c *fiber.Ctx) error {
+	key, style := handlers.ClientKey(&c.Request().Header)
+	if style == upstream.KeyBearer && a.dashKeys.Match(key) {
 		return c.Next()
 	}
 	return c.Status(fiber.StatusUnauthorized).SendString("unauthorized\n")

@@ -1,0 +1,267 @@
+package upstreamtest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// Step is one scripted answer, queued with [Server.Push]. The zero Step
+// answers 200 with an empty application/json body.
+type Step struct {
+	// Status is the response status. Zero means 200.
+	Status int
+
+	// Header holds extra response headers, e.g. "Retry-After": "2" or
+	// "retry-after-ms": "1500". A "Content-Type" here replaces the default
+	// one (application/json, or text/event-stream with Events).
+	Header map[string]string
+
+	// Body is the non-stream response body, sent with Content-Length.
+	// Ignored when Events is non-nil.
+	Body string
+
+	// Events, when non-nil, makes the answer a text/event-stream: each
+	// element is written and flushed as its own chunk, verbatim (include the
+	// trailing "\n\n" yourself). An empty element is skipped.
+	Events []string
+
+	// FirstDelay is the pause after the stream headers before the first
+	// event.
+	FirstDelay time.Duration
+
+	// Interval is the pause between stream events.
+	Interval time.Duration
+
+	// HeaderDelay is a pause before anything is written (a silent
+	// upstream), faults included; it ends early if the client goes away.
+	HeaderDelay time.Duration
+
+	// Fault injects a transport failure; see [Fault].
+	Fault Fault
+
+	// Key, when set, restricts the step to requests presenting this key
+	// (see [Received.Key]), so tests can script per-target behaviour when
+	// targets share one server. A request with another key leaves the step
+	// queued and takes the next matching step, or the default simulation.
+	Key string
+
+	// Path, when set, restricts the step to requests for this exact path
+	// (without query), e.g. "/v1/models"; others leave it queued.
+	Path string
+}
+
+func (st *Step) status() int {
+	if st.Status == 0 {
+		return http.StatusOK
+	}
+	return st.Status
+}
+
+// Fault is a transport failure a [Step] injects. Every fault first reads the
+// whole request (and waits HeaderDelay).
+type Fault int
+
+const (
+	// FaultNone answers normally.
+	FaultNone Fault = iota
+
+	// FaultReset closes the connection with a TCP RST (SO_LINGER 0) before
+	// any response byte: the client's read fails with ECONNRESET.
+	FaultReset
+
+	// FaultClose closes the connection cleanly (FIN) before any response
+	// byte: the client reads EOF.
+	FaultClose
+
+	// FaultHang never answers; the handler waits until the client leaves
+	// or the server closes.
+	FaultHang
+
+	// FaultCutStream sends the status line and headers (chunked) and the
+	// Events, then closes the connection without the terminating zero-length
+	// chunk, so the client sees an incomplete body (io.ErrUnexpectedEOF from
+	// net/http). With no Events but a Body, it announces Content-Length and
+	// sends only the first half of Body. The response is written by hand on
+	// the hijacked connection.
+	FaultCutStream
+
+	// FaultStall sends the headers and Events, then goes silent until the
+	// client leaves or the server closes. With no Events but a Body, it
+	// announces Content-Length and sends only the first half of Body.
+	FaultStall
+)
+
+// String returns the constant's name, e.g. "FaultReset".
+func (f Fault) String() string {
+	switch f {
+	case FaultNone:
+		return "FaultNone"
+	case FaultReset:
+		return "FaultReset"
+	case FaultClose:
+		return "FaultClose"
+	case FaultHang:
+		return "FaultHang"
+	case FaultCutStream:
+		return "FaultCutStream"
+	case FaultStall:
+		return "FaultStall"
+	}
+	return "Fault(" + strconv.Itoa(int(f)) + ")"
+}
+
+// runStep answers the request as the step says.
+func (c *call) runStep(st *Step) {
+	if !c.wait(st.HeaderDelay) {
+		return
+	}
+	switch st.Fault {
+	case FaultReset, FaultClose:
+		if h, ok := c.hijack(); ok {
+			c.release(h, st.Fault == FaultReset)
+		}
+		return
+	case FaultHang:
+		c.waitForever()
+		return
+	case FaultCutStream:
+		c.cutStream(st)
+		return
+	}
+
+	for k, v := range st.Header {
+		c.w.Header().Set(k, v)
+	}
+	switch {
+	case st.Fault == FaultStall && st.Events == nil && st.Body != "":
+		h := c.w.Header()
+		if h.Get("Content-Type") == "" {
+			h.Set("Content-Type", "application/json")
+		}
+		h.Set("Content-Length", strconv.Itoa(len(st.Body)))
+		c.w.WriteHeader(st.status())
+		if c.writeFlush(st.Body[:len(st.Body)/2]) {
+			c.waitForever()
+		}
+	case st.Fault == FaultStall:
+		if c.stream(st.status(), st.Events, st.FirstDelay, st.Interval) {
+			c.waitForever()
+		}
+	case st.Events != nil:
+		c.stream(st.status(), st.Events, st.FirstDelay, st.Interval)
+	default:
+		c.writeBody(st.status(), "application/json", st.Body)
+	}
+}
+
+// hijacked is a connection taken over from net/http.
+type hijacked struct {
+	conn     net.Conn
+	rw       *bufio.ReadWriter
+	peerGone chan struct{} // closed when a read fails: the client left, or we closed
+}
+
+// hijack takes the connection over from net/http; from then on the call's
+// waits watch the connection itself for the client leaving. Release it
+// with release.
+func (c *call) hijack() (*hijacked, bool) {
+	conn, rw, err := c.rc.Hijack()
+	if err != nil {
+		return nil, false // cannot happen: this server speaks HTTP/1.1 only
+	}
+	if !c.s.trackHijacked(conn) {
+		_ = conn.Close()
+		return nil, false
+	}
+	_ = conn.SetDeadline(time.Time{})
+	h := &hijacked{conn: conn, rw: rw, peerGone: make(chan struct{})}
+	go func() {
+		defer close(h.peerGone)
+		// The client sends nothing more; this read ends with EOF when it
+		// closes its side, or with an error when we close ours.
+		_, _ = io.Copy(io.Discard, rw.Reader)
+	}()
+	c.clientGone = h.peerGone
+	return h, true
+}
+
+// release closes a hijacked connection, with an RST if rst, and waits for
+// its reader goroutine.
+func (c *call) release(h *hijacked, rst bool) {
+	if tc, ok := h.conn.(*net.TCPConn); ok && rst {
+		_ = tc.SetLinger(0)
+	}
+	_ = h.conn.Close()
+	<-h.peerGone
+	c.s.untrackHijacked(h.conn)
+}
+
+// cutStream writes the response by hand and closes the connection before
+// the body is complete.
+func (c *call) cutStream(st *Step) {
+	h, ok := c.hijack()
+	if !ok {
+		return
+	}
+	defer c.release(h, false)
+
+	hdr := http.Header{}
+	for k, v := range st.Header {
+		hdr.Set(k, v)
+	}
+	half := st.Events == nil && st.Body != ""
+	if half {
+		if hdr.Get("Content-Type") == "" {
+			hdr.Set("Content-Type", "application/json")
+		}
+		hdr.Del("Transfer-Encoding")
+		hdr.Set("Content-Length", strconv.Itoa(len(st.Body)))
+	} else {
+		if hdr.Get("Content-Type") == "" {
+			hdr.Set("Content-Type", "text/event-stream")
+		}
+		if hdr.Get("Cache-Control") == "" {
+			hdr.Set("Cache-Control", "no-cache")
+		}
+		hdr.Del("Content-Length")
+		hdr.Set("Transfer-Encoding", "chunked")
+	}
+	status := st.status()
+	w := h.rw.Writer
+	fmt.Fprintf(w, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	_ = hdr.Write(w)
+	_, _ = w.WriteString("\r\n")
+	if err := w.Flush(); err != nil {
+		c.markGone()
+		return
+	}
+	if half {
+		_, _ = w.WriteString(st.Body[:len(st.Body)/2])
+		if w.Flush() != nil {
+			c.markGone()
+		}
+		return
+	}
+	for i, ev := range st.Events {
+		d := st.Interval
+		if i == 0 {
+			d = st.FirstDelay
+		}
+		if !c.wait(d) {
+			return
+		}
+		if ev == "" {
+			continue // a zero-length chunk would end the body
+		}
+		fmt.Fprintf(w, "%x\r\n%s\r\n", len(ev), ev)
+		if w.Flush() != nil {
+			c.markGone()
+			return
+		}
+	}
+}
