@@ -153,13 +153,15 @@ func (a *App) routes(proxy *handlers.Proxy, metrics http.Handler) *fiber.App {
 	}
 	app.Get("/metrics", a.metricsAuth, adaptor.HTTPHandler(metrics))
 
-	dash := app.Group("", a.dash.SecurityHeaders())
-	dash.Get("/", a.dash.Page)
-	dash.Post("/login", a.dash.Login)
-	dash.Post("/logout", a.dash.Logout)
-	dash.Get("/assets/*", a.dash.Assets())
-	dash.Get("/api/stats", a.dash.StatsJSON)
-	dash.Get("/ws", a.dash.Upgrade, a.dash.Live())
+	// Security headers per dashboard route: a Group("") would be app-wide and
+	// put a CSP on every /v1 answer too.
+	sec := a.dash.SecurityHeaders()
+	app.Get("/", sec, a.dash.Page)
+	app.Post("/login", sec, a.dash.Login)
+	app.Post("/logout", sec, a.dash.Logout)
+	app.Get("/assets/*", sec, a.dash.Assets())
+	app.Get("/api/stats", sec, a.dash.StatsJSON)
+	app.Get("/ws", sec, a.dash.Upgrade, a.dash.Live())
 
 	app.All("/v1/*", proxy.Handle)
 	app.All("/v1", proxy.Handle)

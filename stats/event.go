@@ -4,7 +4,10 @@
 // knows nothing of HTTP.
 package stats
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Family is the API family of a route, decided by its path.
 type Family string
@@ -89,6 +92,17 @@ type Event struct {
 	Terminal bool `json:"terminal"`
 	// Error is a short, key-free description of what went wrong; empty on success.
 	Error string `json:"error,omitempty"`
+}
+
+// MarshalJSON encodes the event with its JSON field names, writing a missing
+// attempt trail as [] rather than null so that readers need no null check.
+func (e Event) MarshalJSON() ([]byte, error) {
+	type plain Event // the same fields without this method
+	p := plain(e)
+	if p.Attempts == nil {
+		p.Attempts = []Attempt{}
+	}
+	return json.Marshal(p)
 }
 
 // Retries is the number of attempts after the first.

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/llm-proxy/llm-proxy/stats"
+	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+)
+
+// These tests run the real binary as a child process: signals, exit codes
+// and crash safety can only be seen from outside.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "llm-proxy-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "llm-proxy")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	clientKey   = "client-key-TEST-1234"
+	upstreamKey = "sk-upstream-TEST-5678"
+)
+
+// proc is a running proxy child process.
+type proc struct {
+	cmd    *exec.Cmd
+	base   string
+	output *lockedBuffer
+	done   chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// start runs the binary with env (plus a free PORT) and waits until it serves.
+func start(t *testing.T, env map[string]string, args ...string) *proc {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(binary, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("PORT=%d", port), "LISTEN_HOST=127.0.0.1"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p := &proc{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), output: &lockedBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = p.output, p.output
+	require.NoError(t, cmd.Start())
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.done
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(p.base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p
+			}
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	t.Fatalf("proxy did not start:\n%s", p.output.String())
+	return nil
+}
+
+func (p *proc) wait(t *testing.T, d time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err // for Cleanup
+		return err
+	case <-time.After(d):
+		t.Fatalf("proxy did not exit within %v:\n%s", d, p.output.String())
+		return nil
+	}
+}
+
+func proxyEnv(up *upstreamtest.Server, dbPath string) map[string]string {
+	return map[string]string{
+		"PROXY_URL":      up.URL(),
+		"API_KEY":        upstreamKey,
+		"MY_ACCESS_KEY":  clientKey,
+		"DB_PATH":        dbPath,
+		"FLUSH_INTERVAL": "200ms",
+	}
+}
+
+func chatRequest(t *testing.T, base string, stream bool) *http.Request {
+	body := `{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}`
+	if stream {
+		body = `{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"hi"}]}`
+	}
+	req, err := http.NewRequest("POST", base+"/v1/chat/completions", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+clientKey)
+	req.Header.Set("Content-Type", "application/json")
+	return req
+}
+
+// reopen reads the database the way a restarted proxy does.
+func reopen(t *testing.T, path string) stats.Snapshot {
+	t.Helper()
+	st, err := stats.OpenStore(stats.StoreOptions{Path: path})
+	require.NoError(t, err, "the database opens cleanly")
+	rec, err := stats.NewRecorder(stats.Options{Store: st, RecentSize: 50})
+	require.NoError(t, err)
+	snap := rec.Snapshot()
+	require.NoError(t, rec.Close())
+	require.NoError(t, st.Close())
+	return snap
+}
+
+func TestSIGTERM_LetsStreamFinishAndStoresIt(t *testing.T) {
+	up, err := upstreamtest.New(upstreamtest.Options{StreamChunks: 15, ChunkInterval: 100 * time.Millisecond})
+	require.NoError(t, err)
+	defer up.Close()
+	db := filepath.Join(t.TempDir(), "data", "llm-proxy.db")
+	p := start(t, proxyEnv(up, db))
+
+	resp, err := http.DefaultClient.Do(chatRequest(t, p.base, true))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	r := bufio.NewReader(resp.Body)
+	first, err := r.ReadString('\n')
+	require.NoError(t, err)
+	require.Contains(t, first, "data: ")
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	rest, err := io.ReadAll(r)
+	require.NoError(t, err, "the stream in flight is not cut by the shutdown")
+	assert.True(t, strings.HasSuffix(string(rest), "data: [DONE]\n\n"), "the stream ends with its own terminal marker")
+
+	require.NoError(t, p.wait(t, 10*time.Second), "clean exit:\n%s", p.output.String())
+	_, err = http.Get(p.base + "/healthz")
+	assert.Error(t, err, "no longer accepting")
+
+	snap := reopen(t, db)
+	require.Equal(t, int64(1), snap.Totals.Requests, "the record of the stream was flushed at shutdown")
+	require.Len(t, snap.Recent, 1)
+	assert.Equal(t, stats.OutcomeOK, snap.Recent[0].Outcome)
+	assert.True(t, snap.Recent[0].Terminal)
+	assert.Equal(t, 15, snap.Recent[0].OutputTokens)
+}
+
+func TestKill9_DatabaseOpensWithAtMostTheLastSecondMissing(t *testing.T) {
+	up, err := upstreamtest.New(upstreamtest.Options{ChunkInterval: -1})
+	require.NoError(t, err)
+	defer up.Close()
+	db := filepath.Join(t.TempDir(), "llm-proxy.db")
+	env := proxyEnv(up, db)
+	env["LOG_LEVEL"] = "error"
+	p := start(t, env)
+
+	// Load from 8 clients; remember when each answer arrived.
+	var mu sync.Mutex
+	var done []time.Time
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				resp, err := http.DefaultClient.Do(chatRequest(t, p.base, false))
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					mu.Lock()
+					done = append(done, time.Now())
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	time.Sleep(2 * time.Second)
+	killedAt := time.Now()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	stop.Store(true)
+	wg.Wait()
+	_ = p.wait(t, 5*time.Second)
+
+	mu.Lock()
+	answered, beforeLastSecond := len(done), 0
+	for _, at := range done {
+		if at.Before(killedAt.Add(-time.Second)) {
+			beforeLastSecond++
+		}
+	}
+	mu.Unlock()
+	require.Greater(t, beforeLastSecond, 10, "the load produced requests")
+
+	snap := reopen(t, db)
+	t.Logf("answered %d, answered more than 1s before the kill %d, stored %d", answered, beforeLastSecond, snap.Totals.Requests)
+	assert.GreaterOrEqual(t, snap.Totals.Requests, int64(beforeLastSecond), "at most the last second is lost")
+	assert.LessOrEqual(t, snap.Totals.Requests, int64(answered))
+	assert.NotEmpty(t, snap.Recent)
+}
+
+func TestStartup_BadConfigOneLineExit1(t *testing.T) {
+	tests := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"PROXY_URL": "https://a/v1", "API_KEY": "k"}, "MY_ACCESS_KEY: "},
+		{map[string]string{"MY_ACCESS_KEY": "c", "API_KEY": "k"}, "PROXY_URL: "},
+		{map[string]string{"MY_ACCESS_KEY": "c", "PROXY_URL": "https://a/v1", "API_KEY": "k", "MAX_RETRIES": "abc"}, `MAX_RETRIES: not a number: "abc"`},
+		{map[string]string{"MY_ACCESS_KEY": "c", "PROXY_URL": "not a url", "API_KEY": "k"}, "PROXY_URL: "},
+	}
+	for _, tt := range tests {
+		cmd := exec.Command(binary)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DB_PATH=memory"}
+		for k, v := range tt.env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee, "%s", out)
+		assert.Equal(t, 1, ee.ExitCode())
+		assert.Equal(t, 1, strings.Count(strings.TrimSpace(string(out)), "\n")+1, "one line: %s", out)
+		assert.Contains(t, string(out), tt.want)
+		assert.NotContains(t, string(out), "panic")
+	}
+}
+
+func TestStartup_CorruptDatabaseOneLineExit1(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "bad.db")
+	require.NoError(t, os.WriteFile(db, bytes.Repeat([]byte("not a database "), 500), 0o600))
+	cmd := exec.Command(binary)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MY_ACCESS_KEY=c", "PROXY_URL=https://a/v1", "API_KEY=k", "DB_PATH=" + db, "PORT=" + fmt.Sprint(freePort(t))}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Equal(t, 1, ee.ExitCode())
+	assert.Contains(t, string(out), db, "the line names the path")
+	assert.Equal(t, 1, strings.Count(strings.TrimSpace(string(out)), "\n")+1, "one line: %s", out)
+}
+
+func TestFlags_VersionAndHelp(t *testing.T) {
+	out, err := exec.Command(binary, "-version").CombinedOutput()
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(out), "llm-proxy "))
+
+	out, err = exec.Command(binary, "-h").CombinedOutput()
+	require.NoError(t, err)
+	for _, name := range []string{"PROXY_URL", "API_KEY", "MY_ACCESS_KEY", "MAX_RETRIES", "PORT", "BODY_LIMIT", "DB_PATH", "STREAM_IDLE_TIMEOUT"} {
+		assert.Contains(t, string(out), name)
+	}
+}
+
+func TestDemo_StartsWithoutKeysAndStreams(t *testing.T) {
+	p := start(t, map[string]string{"DB_PATH": "memory", "DEMO_RATE_LIMIT_SHARE": "0"}, "-demo")
+	assert.Contains(t, p.output.String(), "DEMO MODE")
+	assert.Contains(t, p.output.String(), "demo-key")
+	req := chatRequest(t, p.base, true)
+	req.Header.Set("Authorization", "Bearer demo-key")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode)
+	assert.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.True(t, strings.HasSuffix(string(body), "data: [DONE]\n\n"))
+}
+
+func TestLogs_NeverShowKeys(t *testing.T) {
+	up, err := upstreamtest.New(upstreamtest.Options{ChunkInterval: -1})
+	require.NoError(t, err)
+	defer up.Close()
+	env := proxyEnv(up, "memory")
+	env["LOG_LEVEL"] = "debug"
+	p := start(t, env)
+	for _, stream := range []bool{false, true} {
+		resp, err := http.DefaultClient.Do(chatRequest(t, p.base, stream))
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	bad := chatRequest(t, p.base, false)
+	bad.Header.Set("Authorization", "Bearer wrong-key-TEST-999")
+	resp, err := http.DefaultClient.Do(bad)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	_ = p.wait(t, 10*time.Second)
+	out := p.output.String()
+	assert.Contains(t, out, "route=/v1/chat/completions", "requests were logged")
+	for _, key := range []string{clientKey, upstreamKey, "wrong-key-TEST-999"} {
+		assert.NotContains(t, out, key)
+	}
+}

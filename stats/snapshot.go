@@ -1,0 +1,84 @@
+package stats
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Totals are the running counters since the store was created (or since start
+// without a store).
+type Totals struct {
+	// Requests counts every recorded request.
+	Requests int64 `json:"requests"`
+	// Successes counts requests whose Outcome is OutcomeOK.
+	Successes int64 `json:"successes"`
+	// Failures is Requests - Successes.
+	Failures int64 `json:"failures"`
+	// SuccessRate is Successes / Requests as a fraction 0..1; 0 when there are no requests.
+	SuccessRate float64 `json:"success_rate"`
+	// RateLimits is the sum of Event.RateLimits (rate-limited attempts, recovered ones included).
+	RateLimits int64 `json:"rate_limits"`
+	// Retries is the sum of Event.Retries().
+	Retries int64 `json:"retries"`
+	// ClientGone counts requests whose client left first (OutcomeClientGone).
+	ClientGone int64 `json:"client_gone"`
+	// InputTokens and OutputTokens sum the upstreams' usage reports.
+	InputTokens  int64 `json:"input_tokens"`
+	OutputTokens int64 `json:"output_tokens"`
+}
+
+// Snapshot is the dashboard's full state, as served by GET /api/stats and sent
+// first on every live-feed connection.
+type Snapshot struct {
+	// StartTime is when this process's Recorder started.
+	StartTime time.Time `json:"start_time"`
+	// Now is when the snapshot was taken.
+	Now time.Time `json:"now"`
+	// UptimeSeconds is Now - StartTime in seconds.
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	// Totals are the counters (exact: they include events still queued).
+	Totals Totals `json:"totals"`
+	// Targets are the upstream targets' states; empty without a provider.
+	Targets []TargetState `json:"targets"`
+	// Recent are the latest events, newest first, at most Options.RecentSize.
+	Recent []Event `json:"recent"`
+	// Series has one point per second with traffic over the last 10 minutes, oldest first.
+	Series []Point `json:"series"`
+}
+
+// message is one live-feed message: {"type":…,"data":…}.
+type message struct {
+	Type string `json:"type"`
+	Data any    `json:"data"`
+}
+
+// update is the data of an "update" message.
+type update struct {
+	// Events are the events recorded since the previous update, oldest first
+	// (at most Options.RecentSize: older ones would fall off the ring anyway).
+	Events []*Event `json:"events"`
+	// Totals are the counters at the time of the update.
+	Totals Totals `json:"totals"`
+	// Targets are the target states at the time of the update.
+	Targets []TargetState `json:"targets"`
+	// Point is the current second of the series (it replaces a point with
+	// the same t); null when that second had no traffic yet.
+	Point *Point `json:"point"`
+}
+
+// SnapshotMessage returns the live-feed message {"type":"snapshot","data":s}
+// that a websocket handler sends first on each connection. Should s not be
+// encodable (the Recorder sanitizes events so that it is), the message is
+// {"type":"error","data":{"message":…}} instead.
+func SnapshotMessage(s Snapshot) []byte {
+	b, err := marshalMessage("snapshot", s)
+	if err != nil {
+		b, _ = marshalMessage("error", map[string]string{"message": err.Error()})
+	}
+	return b
+}
+
+// marshalMessage encodes a live-feed message.
+func marshalMessage(typ string, data any) ([]byte, error) {
+	return json.Marshal(message{Type: typ, Data: data})
+}

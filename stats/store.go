@@ -1,0 +1,489 @@
+package stats
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// Store defaults.
+const (
+	// DefaultRetentionRows is the row limit the app configures by default.
+	// StoreOptions.RetentionRows 0 means no row limit, so it is passed explicitly.
+	DefaultRetentionRows = 100_000
+	// DefaultRetentionDays is the age limit the app configures by default.
+	// StoreOptions.RetentionDays 0 means no age limit, so it is passed explicitly.
+	DefaultRetentionDays = 30
+	// DefaultFlushInterval is how often the writer commits when
+	// StoreOptions.FlushInterval is 0.
+	DefaultFlushInterval = 500 * time.Millisecond
+)
+
+const (
+	// flushBatch is the number of pending events that triggers a write
+	// before the flush interval is up.
+	flushBatch = 1000
+	// maxPending bounds the events waiting for the writer (a stalled disk
+	// must not eat the memory); beyond it new events are not stored.
+	maxPending = 100_000
+	// pruneInterval is how often retention runs after the one at open.
+	pruneInterval = time.Minute
+)
+
+// migrations are the schema steps, in order; PRAGMA user_version holds how
+// many have run. Append new steps, never edit old ones.
+var migrations = []string{
+	// 1: the request log (the Event as JSON, attempt trail included) and the counters.
+	`CREATE TABLE requests (
+		id    INTEGER PRIMARY KEY,
+		time  INTEGER NOT NULL, -- Event.Time, Unix milliseconds
+		event TEXT    NOT NULL  -- the Event as JSON
+	);
+	CREATE INDEX requests_time ON requests(time);
+	CREATE TABLE counters (
+		name  TEXT PRIMARY KEY,
+		value INTEGER NOT NULL
+	) WITHOUT ROWID;`,
+}
+
+// StoreOptions configure OpenStore.
+type StoreOptions struct {
+	// Path is the SQLite database file; its parent directory is created.
+	// Required: "" and ":memory:" are not supported (use no Store instead).
+	Path string
+	// RetentionRows is how many of the newest requests are kept; 0 means no
+	// row limit (the app's default is DefaultRetentionRows, 100000).
+	RetentionRows int
+	// RetentionDays deletes requests older than this many days; 0 means no
+	// age limit (the app's default is DefaultRetentionDays, 30).
+	RetentionDays int
+	// FlushInterval is the longest an event waits before it is written;
+	// 0 means DefaultFlushInterval (500ms). A batch of 1000 is written at once.
+	FlushInterval time.Duration
+	// Logger receives write and retention errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is the SQLite request log and counters. One goroutine writes: events
+// handed over by the Recorder are committed in batches, one transaction each,
+// together with the counters. A Store serves one Recorder at a time.
+type Store struct {
+	path          string
+	db            *sql.DB
+	log           *slog.Logger
+	retentionRows int // 0: no limit
+	retentionDays int // 0: no age limit
+	flushInterval time.Duration
+
+	mu       sync.Mutex
+	pending  []*Event // waiting for the writer
+	spare    []*Event // the writer's previous batch, reused
+	counters counters // latest counters to persist
+	dirty    bool     // something to write
+	dropped  uint64   // events not stored (backlog full or write failed), not yet logged
+	closed   bool
+
+	kick    chan struct{}   // a full batch is waiting (capacity 1)
+	syncReq chan chan error // write everything now and answer
+	stop    chan struct{}
+	done    chan struct{} // closed when the writer has exited
+
+	closeOnce sync.Once
+	closeErr  error
+	writeErr  error // the writer's final flush error, read after done
+}
+
+// counters are the persisted running totals; Totals derive from them.
+type counters struct {
+	requests, successes, rateLimits, retries, clientGone int64
+	inputTokens, outputTokens                            int64
+	lastID                                               int64 // highest Event.ID handed out
+}
+
+// OpenStore opens (creating if needed) the database at opts.Path, checks its
+// integrity, runs pending migrations, applies retention and starts the writer.
+// Every error names the path, e.g. `open database "/data/x.db": file is not a
+// database`.
+func OpenStore(opts StoreOptions) (*Store, error) {
+	s, err := openStore(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open database %q: %w", opts.Path, err)
+	}
+	return s, nil
+}
+
+func openStore(opts StoreOptions) (*Store, error) {
+	switch {
+	case opts.Path == "" || opts.Path == ":memory:":
+		return nil, errors.New("a file path is required (run without a store to keep stats in memory only)")
+	case strings.ContainsRune(opts.Path, '?') || strings.HasPrefix(opts.Path, "file:"):
+		// The driver would read these as DSN syntax, not as part of the name.
+		return nil, errors.New(`path must not contain "?" or start with "file:"`)
+	case opts.RetentionRows < 0:
+		return nil, fmt.Errorf("RetentionRows %d is negative", opts.RetentionRows)
+	case opts.RetentionDays < 0:
+		return nil, fmt.Errorf("RetentionDays %d is negative", opts.RetentionDays)
+	case opts.FlushInterval < 0:
+		return nil, fmt.Errorf("FlushInterval %v is negative", opts.FlushInterval)
+	}
+	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o755); err != nil {
+		return nil, err
+	}
+	dsn := opts.Path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	// One connection: there is one writer, and it avoids SQLITE_BUSY between
+	// our own connections.
+	db.SetMaxOpenConns(1)
+	if err := checkAndMigrate(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+
+	s := &Store{
+		path:          opts.Path,
+		db:            db,
+		log:           opts.Logger,
+		retentionRows: opts.RetentionRows,
+		retentionDays: opts.RetentionDays,
+		flushInterval: opts.FlushInterval,
+		kick:          make(chan struct{}, 1),
+		syncReq:       make(chan chan error),
+		stop:          make(chan struct{}),
+		done:          make(chan struct{}),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.flushInterval == 0 {
+		s.flushInterval = DefaultFlushInterval
+	}
+	if err := s.prune(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.run()
+	return s, nil
+}
+
+// checkAndMigrate verifies the file is a sound SQLite database and brings its
+// schema up to date, one transaction per migration.
+func checkAndMigrate(db *sql.DB) error {
+	var check string
+	if err := db.QueryRow("PRAGMA quick_check(1)").Scan(&check); err != nil {
+		return err
+	}
+	if check != "ok" {
+		return fmt.Errorf("integrity check failed: %s", check)
+	}
+	var version int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this program knows (%d)", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		tx, err := db.Begin()
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		// PRAGMA takes no bound parameters; v+1 is an int.
+		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
+
+// Close writes what is pending, stops the writer and closes the database.
+// It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.stop)
+		<-s.done
+		if err := s.db.Close(); err != nil {
+			s.writeErr = errors.Join(s.writeErr, err)
+		}
+		if s.writeErr != nil {
+			s.closeErr = fmt.Errorf("close database %q: %w", s.path, s.writeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// add queues e for writing, with the counters as they stand after it. It
+// never blocks on the disk. e must not change afterwards.
+func (s *Store) add(e *Event, c counters) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.counters = c
+	s.dirty = true
+	if len(s.pending) >= maxPending {
+		s.dropped++
+		return
+	}
+	s.pending = append(s.pending, e)
+	if len(s.pending) == flushBatch {
+		select {
+		case s.kick <- struct{}{}:
+		default: // a kick is already waiting
+		}
+	}
+}
+
+// sync records c as the latest counters and writes everything pending before
+// it returns.
+func (s *Store) sync(c counters) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("database %q: store is closed", s.path)
+	}
+	s.counters = c
+	s.dirty = true
+	s.mu.Unlock()
+
+	answer := make(chan error, 1)
+	select {
+	case s.syncReq <- answer:
+		return <-answer
+	case <-s.done:
+		return fmt.Errorf("database %q: store is closed", s.path)
+	}
+}
+
+// run is the writer goroutine.
+func (s *Store) run() {
+	defer close(s.done)
+	flush := time.NewTicker(s.flushInterval)
+	defer flush.Stop()
+	prune := time.NewTicker(pruneInterval)
+	defer prune.Stop()
+	for {
+		select {
+		case <-flush.C:
+			s.logErr("write", s.flush())
+		case <-s.kick:
+			s.logErr("write", s.flush())
+		case <-prune.C:
+			s.logErr("retention", s.prune())
+		case answer := <-s.syncReq:
+			answer <- s.flush()
+		case <-s.stop:
+			s.writeErr = s.flush()
+			return
+		}
+	}
+}
+
+func (s *Store) logErr(what string, err error) {
+	if err != nil {
+		s.log.Error("stats store: "+what+" failed", "path", s.path, "err", err)
+	}
+}
+
+// flush writes the pending events and the counters in one transaction.
+func (s *Store) flush() error {
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return nil
+	}
+	batch, c, dropped := s.pending, s.counters, s.dropped
+	s.pending, s.spare = s.spare[:0], nil
+	s.dirty, s.dropped = false, 0
+	s.mu.Unlock()
+
+	if dropped > 0 {
+		s.log.Warn("stats store: backlog full, requests not stored", "path", s.path, "count", dropped)
+	}
+	err := s.write(batch, c)
+	if err != nil {
+		s.mu.Lock()
+		s.dirty = true // retry the counters next time; the batch is lost
+		s.mu.Unlock()
+		err = fmt.Errorf("%d requests not stored: %w", len(batch), err)
+	}
+	clear(batch) // let the events go
+	s.mu.Lock()
+	s.spare = batch[:0]
+	s.mu.Unlock()
+	return err
+}
+
+func (s *Store) write(batch []*Event, c counters) error {
+	tx, err := s.db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // no-op after Commit
+
+	if len(batch) > 0 {
+		ins, err := tx.Prepare("INSERT INTO requests (id, time, event) VALUES (?, ?, ?)")
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for _, e := range batch {
+			data, err := json.Marshal(e)
+			if err != nil {
+				return fmt.Errorf("request %d: %w", e.ID, err)
+			}
+			if _, err := ins.Exec(e.ID, e.Time.UnixMilli(), data); err != nil {
+				return fmt.Errorf("request %d: %w", e.ID, err)
+			}
+		}
+	}
+
+	up, err := tx.Prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	for _, kv := range c.named() {
+		if _, err := up.Exec(kv.name, kv.value); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+type namedValue struct {
+	name  string
+	value int64
+}
+
+// named lists the counters under their names in the counters table.
+func (c counters) named() []namedValue {
+	return []namedValue{
+		{"requests", c.requests},
+		{"successes", c.successes},
+		{"rate_limits", c.rateLimits},
+		{"retries", c.retries},
+		{"client_gone", c.clientGone},
+		{"input_tokens", c.inputTokens},
+		{"output_tokens", c.outputTokens},
+		{"last_id", c.lastID},
+	}
+}
+
+// prune deletes requests beyond the retention limits.
+func (s *Store) prune() error {
+	ctx := context.Background()
+	if s.retentionRows > 0 {
+		// Keep the newest retentionRows: delete below the id of the
+		// retentionRows-th newest (NULL, so nothing, when there are fewer).
+		_, err := s.db.ExecContext(ctx, `DELETE FROM requests WHERE id <
+			(SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?)`, s.retentionRows-1)
+		if err != nil {
+			return err
+		}
+	}
+	if s.retentionDays > 0 {
+		cutoff := time.Now().AddDate(0, 0, -s.retentionDays).UnixMilli()
+		if _, err := s.db.ExecContext(ctx, "DELETE FROM requests WHERE time < ?", cutoff); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restore reads the persisted counters and the newest n events, newest first.
+func (s *Store) restore(n int) (counters, []*Event, error) {
+	c, err := s.readCounters()
+	if err != nil {
+		return c, nil, fmt.Errorf("database %q: read counters: %w", s.path, err)
+	}
+	var maxID int64
+	if err := s.db.QueryRow("SELECT COALESCE(MAX(id), 0) FROM requests").Scan(&maxID); err != nil {
+		return c, nil, fmt.Errorf("database %q: read requests: %w", s.path, err)
+	}
+	c.lastID = max(c.lastID, maxID)
+
+	recent, err := s.readRecent(n)
+	if err != nil {
+		return c, nil, fmt.Errorf("database %q: read requests: %w", s.path, err)
+	}
+	return c, recent, nil
+}
+
+func (s *Store) readCounters() (counters, error) {
+	var c counters
+	rows, err := s.db.Query("SELECT name, value FROM counters")
+	if err != nil {
+		return c, err
+	}
+	defer rows.Close()
+	byName := map[string]*int64{
+		"requests":      &c.requests,
+		"successes":     &c.successes,
+		"rate_limits":   &c.rateLimits,
+		"retries":       &c.retries,
+		"client_gone":   &c.clientGone,
+		"input_tokens":  &c.inputTokens,
+		"output_tokens": &c.outputTokens,
+		"last_id":       &c.lastID,
+	}
+	for rows.Next() {
+		var name string
+		var value int64
+		if err := rows.Scan(&name, &value); err != nil {
+			return c, err
+		}
+		if p, ok := byName[name]; ok {
+			*p = value
+		}
+	}
+	return c, rows.Err()
+}
+
+func (s *Store) readRecent(n int) ([]*Event, error) {
+	rows, err := s.db.Query("SELECT id, event FROM requests ORDER BY id DESC LIMIT ?", n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Event
+	for rows.Next() {
+		var id int64
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			return nil, err
+		}
+		e := new(Event)
+		if err := json.Unmarshal(data, e); err != nil {
+			// One bad row must not stop the proxy from starting.
+			s.log.Warn("stats store: skipping unreadable request", "path", s.path, "id", id, "err", err)
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

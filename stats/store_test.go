@@ -1,0 +1,216 @@
+package stats
+
+import (
+	"database/sql"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func openTestStore(t testing.TB, opts StoreOptions) *Store {
+	t.Helper()
+	s, err := OpenStore(opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func countRows(t testing.TB, s *Store) (n, minID int64) {
+	t.Helper()
+	require.NoError(t, s.db.QueryRow("SELECT COUNT(*), COALESCE(MIN(id), 0) FROM requests").Scan(&n, &minID))
+	return n, minID
+}
+
+// storeEvents hands n events with IDs from+1… to s and waits until they are written.
+func storeEvents(t testing.TB, s *Store, from, n int, at time.Time) {
+	t.Helper()
+	var c counters
+	for i := range n {
+		e := okEvent()
+		e.ID = int64(from + i + 1)
+		e.Time = at
+		c.requests, c.lastID = e.ID, e.ID
+		s.add(e, c)
+	}
+	require.NoError(t, s.sync(c))
+}
+
+func TestOpenStore_errors(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	require.NoError(t, os.WriteFile(garbage, []byte(strings.Repeat("this is not sqlite ", 300)), 0o644))
+	aFile := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(aFile, []byte("x"), 0o644))
+	newer := filepath.Join(dir, "newer.db")
+	db, err := sql.Open("sqlite", newer)
+	require.NoError(t, err)
+	_, err = db.Exec("PRAGMA user_version = 99")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	tests := []struct {
+		name     string
+		opts     StoreOptions
+		wantText string
+	}{
+		{name: "no path", opts: StoreOptions{}, wantText: `open database "": a file path is required`},
+		{name: "memory", opts: StoreOptions{Path: ":memory:"}, wantText: `open database ":memory:"`},
+		{name: "dsn syntax", opts: StoreOptions{Path: filepath.Join(dir, "a?mode=ro")}, wantText: `must not contain "?"`},
+		{name: "corrupt file", opts: StoreOptions{Path: garbage}, wantText: `open database "` + garbage + `": file is not a database`},
+		{name: "parent is a file", opts: StoreOptions{Path: filepath.Join(aFile, "x.db")}, wantText: `open database "` + filepath.Join(aFile, "x.db") + `"`},
+		{name: "schema from the future", opts: StoreOptions{Path: newer}, wantText: "schema version 99 is newer"},
+		{name: "negative days", opts: StoreOptions{Path: filepath.Join(dir, "ok.db"), RetentionDays: -1}, wantText: "RetentionDays -1"},
+		{name: "negative rows", opts: StoreOptions{Path: filepath.Join(dir, "ok.db"), RetentionRows: -1}, wantText: "RetentionRows -1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := OpenStore(tt.opts)
+			require.Error(t, err)
+			assert.Nil(t, s)
+			assert.Contains(t, err.Error(), tt.wantText)
+		})
+	}
+}
+
+func TestOpenStore_migrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stats.db")
+	for range 2 { // the second open finds the schema current
+		s := openTestStore(t, StoreOptions{Path: path})
+		var version int
+		require.NoError(t, s.db.QueryRow("PRAGMA user_version").Scan(&version))
+		assert.Equal(t, len(migrations), version)
+		var mode string
+		require.NoError(t, s.db.QueryRow("PRAGMA journal_mode").Scan(&mode))
+		assert.Equal(t, "wal", mode)
+		require.NoError(t, s.Close())
+	}
+}
+
+func TestStore_Close(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stats.db")
+	s := openTestStore(t, StoreOptions{Path: path, FlushInterval: time.Hour})
+	e := okEvent()
+	e.ID = 1
+	s.add(e, counters{requests: 1, successes: 1, lastID: 1})
+	require.NoError(t, s.Close(), "Close writes what is pending")
+	require.NoError(t, s.Close(), "twice is fine")
+	assert.Error(t, s.sync(counters{}))
+	s.add(okEvent(), counters{}) // ignored, no panic
+
+	s = openTestStore(t, StoreOptions{Path: path})
+	c, recent, err := s.restore(10)
+	require.NoError(t, err)
+	assert.Equal(t, counters{requests: 1, successes: 1, lastID: 1}, c)
+	require.Len(t, recent, 1)
+	assert.Equal(t, e.Attempts, recent[0].Attempts)
+}
+
+func TestStore_flush(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  StoreOptions
+		count int
+	}{
+		{name: "after the flush interval", opts: StoreOptions{FlushInterval: 10 * time.Millisecond}, count: 3},
+		{name: "at a full batch", opts: StoreOptions{FlushInterval: time.Hour}, count: flushBatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Path = filepath.Join(t.TempDir(), "stats.db")
+			s := openTestStore(t, tt.opts)
+			for i := range tt.count {
+				e := okEvent()
+				e.ID = int64(i + 1)
+				s.add(e, counters{requests: e.ID, lastID: e.ID})
+			}
+			require.Eventually(t, func() bool {
+				n, _ := countRows(t, s)
+				return n == int64(tt.count)
+			}, 10*time.Second, 5*time.Millisecond)
+			c, err := s.readCounters()
+			require.NoError(t, err)
+			assert.Equal(t, int64(tt.count), c.requests, "counters written with the batch")
+		})
+	}
+}
+
+func TestStore_prune(t *testing.T) {
+	now := time.Now()
+	tests := []struct {
+		name      string
+		opts      StoreOptions
+		old, new  int // events 40 days old, then events from now
+		wantRows  int64
+		wantMinID int64
+	}{
+		{name: "row limit keeps the newest", opts: StoreOptions{RetentionRows: 10}, new: 25, wantRows: 10, wantMinID: 16},
+		{name: "fewer rows than the limit", opts: StoreOptions{RetentionRows: 10}, new: 4, wantRows: 4, wantMinID: 1},
+		{name: "no row limit", opts: StoreOptions{RetentionRows: 0}, new: 25, wantRows: 25, wantMinID: 1},
+		{name: "age limit", opts: StoreOptions{RetentionDays: 30}, old: 5, new: 3, wantRows: 3, wantMinID: 6},
+		{name: "zero limits keep everything", opts: StoreOptions{}, old: 5, new: 3, wantRows: 8, wantMinID: 1},
+		{name: "both limits", opts: StoreOptions{RetentionRows: 2, RetentionDays: 30}, old: 5, new: 3, wantRows: 2, wantMinID: 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "stats.db")
+			s := openTestStore(t, StoreOptions{Path: path})
+			storeEvents(t, s, 0, tt.old, now.AddDate(0, 0, -40))
+			storeEvents(t, s, tt.old, tt.new, now)
+			require.NoError(t, s.Close())
+
+			tt.opts.Path = path
+			s = openTestStore(t, tt.opts) // retention runs at open
+			n, minID := countRows(t, s)
+			assert.Equal(t, tt.wantRows, n)
+			assert.Equal(t, tt.wantMinID, minID)
+
+			c, _, err := s.restore(1)
+			require.NoError(t, err)
+			assert.Equal(t, int64(tt.old+tt.new), c.lastID, "the last ID survives pruning")
+		})
+	}
+}
+
+func TestStore_restore_skipsBadRows(t *testing.T) {
+	s := openTestStore(t, StoreOptions{Path: filepath.Join(t.TempDir(), "stats.db")})
+	storeEvents(t, s, 0, 2, time.Now())
+	_, err := s.db.Exec("UPDATE requests SET event = 'not json' WHERE id = 2")
+	require.NoError(t, err)
+	_, recent, err := s.restore(10)
+	require.NoError(t, err)
+	require.Len(t, recent, 1)
+	assert.Equal(t, int64(1), recent[0].ID)
+}
+
+// BenchmarkStore_Write measures the writer: batches of flushBatch events, one
+// transaction each, JSON encoding included.
+func BenchmarkStore_Write(b *testing.B) {
+	s := openTestStore(b, StoreOptions{Path: filepath.Join(b.TempDir(), "stats.db"), FlushInterval: time.Hour})
+	events := make([]*Event, flushBatch)
+	for i := range events {
+		events[i] = retriedEvent()
+	}
+	b.ResetTimer()
+	var c counters
+	for i := 0; i < b.N; i++ {
+		e := events[i%flushBatch]
+		e.ID = int64(i + 1) // safe: the previous write of e has finished (sync below)
+		c.requests, c.lastID = e.ID, e.ID
+		s.add(e, c)
+		if (i+1)%flushBatch == 0 || i == b.N-1 {
+			if err := s.sync(c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+	if n, _ := countRows(b, s); n != int64(b.N) {
+		b.Fatalf("stored %d rows, want %d", n, b.N)
+	}
+}
