@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/llm-proxy/llm-proxy/handlers/dashboard/dashboardtest"
 	"github.com/llm-proxy/llm-proxy/stats"
 	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
 )
@@ -343,4 +344,26 @@ func TestLogs_NeverShowKeys(t *testing.T) {
 	for _, key := range []string{clientKey, upstreamKey, "wrong-key-TEST-999"} {
 		assert.NotContains(t, out, key)
 	}
+}
+
+// TestBrowser_DashboardFollowsRealTraffic logs in to the dashboard of the real
+// binary in headless Chromium, sends requests through the proxy, and sees the
+// total change live with no HTTP request after load. With
+// LLMPROXY_SCREENSHOT set, the screenshot is copied there (docs/dashboard.png).
+func TestBrowser_DashboardFollowsRealTraffic(t *testing.T) {
+	dashboardtest.RequireChromium(t)
+	up, err := upstreamtest.New(upstreamtest.Options{StreamChunks: 8, ChunkInterval: 10 * time.Millisecond, RateLimitShare: 0.3})
+	require.NoError(t, err)
+	defer up.Close()
+	p := start(t, proxyEnv(up, "memory"))
+	w := dashboardtest.LoginAndWatch(t, p.base, clientKey, func() {
+		for i := range 6 {
+			resp, err := http.DefaultClient.Do(chatRequest(t, p.base, i%2 == 0))
+			require.NoError(t, err)
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	})
+	assert.NotEqual(t, w.Before, w.After)
+	assert.FileExists(t, w.Screenshot)
 }
