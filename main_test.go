@@ -367,3 +367,53 @@ func TestBrowser_DashboardFollowsRealTraffic(t *testing.T) {
 	assert.NotEqual(t, w.Before, w.After)
 	assert.FileExists(t, w.Screenshot)
 }
+
+func TestMetrics_ExposeFamiliesAndMoveWithTraffic(t *testing.T) {
+	up, err := upstreamtest.New(upstreamtest.Options{ChunkInterval: -1})
+	require.NoError(t, err)
+	defer up.Close()
+	env := proxyEnv(up, "memory")
+	env["METRICS_KEY"] = "metrics-secret-TEST"
+	p := start(t, env)
+
+	scrape := func() string {
+		req, _ := http.NewRequest("GET", p.base+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer metrics-secret-TEST")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode)
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	resp, err := http.Get(p.base + "/metrics")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, 401, resp.StatusCode, "METRICS_KEY protects /metrics")
+
+	up.Push(upstreamtest.Step{Status: 429, Body: upstreamtest.OpenAIError("rate_limit_error", "Rate limit reached")})
+	for _, stream := range []bool{false, true, false} {
+		resp, err := http.DefaultClient.Do(chatRequest(t, p.base, stream))
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	var out string
+	require.Eventually(t, func() bool {
+		out = scrape()
+		return strings.Contains(out, `llmproxy_requests_total{family="openai",status_class="2xx"`)
+	}, 3*time.Second, 50*time.Millisecond)
+	for _, family := range []string{
+		"llmproxy_requests_total", "llmproxy_attempts_total", "llmproxy_rate_limits_total",
+		"llmproxy_request_duration_seconds_bucket", "llmproxy_ttfb_seconds_bucket", "llmproxy_tokens_total",
+		"llmproxy_in_flight_requests", "llmproxy_open_streams", "llmproxy_target_cooling",
+		"llmproxy_dashboard_subscribers_dropped_total", "llmproxy_build_info",
+	} {
+		assert.Contains(t, out, family)
+	}
+	assert.Regexp(t, `llmproxy_requests_total\{family="openai",status_class="2xx",target="127\.0\.0\.1:\d+"\} 3`, out)
+	assert.Regexp(t, `llmproxy_rate_limits_total\{target="127\.0\.0\.1:\d+"\} 1`, out)
+	assert.NotContains(t, out, "gpt-test", "no model label")
+	assert.NotContains(t, out, upstreamKey)
+	assert.NotContains(t, out, clientKey)
+}
