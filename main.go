@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -52,7 +53,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *healthcheck {
-		return checkHealth(cfg.Port, stderr)
+		return checkHealth(cfg.ListenHost, cfg.Port, stderr)
 	}
 	if *demo {
 		app.PrepareDemo(&cfg)
@@ -125,9 +126,13 @@ func hostForURL(addr net.Addr) string {
 }
 
 // checkHealth asks the local proxy for /healthz; exit 0 when it answers 200.
-func checkHealth(port int, stderr io.Writer) int {
+// It dials LISTEN_HOST when that names one address, else loopback.
+func checkHealth(host string, port int, stderr io.Writer) int {
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
 	client := &http.Client{Timeout: 3 * time.Second}
-	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	resp, err := client.Get("http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/healthz")
 	if err != nil {
 		fmt.Fprintf(stderr, "unhealthy: %v\n", err)
 		return 1
