@@ -256,7 +256,7 @@ func (a *App) Addr() string {
 // recorder, flush and close the store.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
-	go func() { errc <- a.fiber.Listener(ln) }()
+	go func() { errc <- a.fiber.Listener(lingerListener{ln}) }()
 	var serveErr error
 	select {
 	case serveErr = <-errc:

@@ -91,9 +91,20 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	var cfg Config
 	err := env.ParseWithOptions(&cfg, env.Options{Environment: environ})
 	if err == nil {
+		cfg.trimLists()
 		return cfg, nil
 	}
 	return cfg, configErrorFrom(err, environ)
+}
+
+// trimLists drops the spaces around each entry of the comma-separated
+// lists, so that "k1, k2" means the keys "k1" and "k2", as people write lists.
+func (c *Config) trimLists() {
+	for _, list := range [][]string{c.ProxyURLs, c.APIKeys, c.AccessKeys, c.DashboardKeys, c.TargetNames} {
+		for i := range list {
+			list[i] = strings.TrimSpace(list[i])
+		}
+	}
 }
 
 // configErrorFrom turns the parsing library's error, which names Go fields,

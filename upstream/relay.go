@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -170,6 +171,9 @@ func (rl *Relay) Do(req *Request) *Result {
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode()
+			if reason != ReasonOK {
+				redactKey(resp, t.key) // an error answer may be relayed: never with our key in it
+			}
 		}
 		res.Attempts = append(res.Attempts, Attempt{Target: t, Status: status, Reason: reason, Duration: time.Since(start)})
 		res.Err = err
@@ -331,12 +335,48 @@ func (rl *Relay) build(out *fasthttp.Request, t *Target, in *Request) {
 	u := out.URI()
 	u.SetScheme(t.scheme)
 	u.SetHost(t.host)
+	// in.Path is decoded, and SetPathBytes decodes (and normalises) what it
+	// is given: escape the path first, or "%252e%252e" sent by the client,
+	// decoded once by the server to "%2e%2e", would become ".." here and step
+	// out of the base path.
 	var pathBuf [256]byte
-	p := append(append(pathBuf[:0], t.basePath...), in.Path...)
+	p := appendEscapedPath(pathBuf[:0], t.basePath)
+	p = appendEscapedPath(p, string(in.Path))
 	u.SetPathBytes(p)
 	u.SetQueryStringBytes(in.Query)
 	out.Header.SetHost(t.host)
 	out.SetBodyRaw(in.Body)
+}
+
+// appendEscapedPath appends path with every byte that is not allowed
+// verbatim in a URL path percent-encoded ('%' included), so that decoding the
+// result gives path back.
+func appendEscapedPath(dst []byte, path string) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(path); i++ {
+		c := path[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("/-._~!$&'()*+,;=:@", c) >= 0 {
+			dst = append(dst, c)
+			continue
+		}
+		dst = append(dst, '%', hex[c>>4], hex[c&15])
+	}
+	return dst
+}
+
+// redactedKey replaces an upstream key echoed in an error answer.
+var redactedKey = []byte("[redacted]")
+
+// redactKey removes the target's key from an error answer's body before it
+// can be relayed: some upstreams echo the key they were sent in their error
+// text ("Incorrect API key provided: sk-…").
+func redactKey(resp *fasthttp.Response, key string) {
+	if key == "" || resp.IsBodyStream() {
+		return
+	}
+	if body := resp.Body(); bytes.Contains(body, []byte(key)) {
+		resp.SetBodyRaw(bytes.ReplaceAll(body, []byte(key), redactedKey))
+	}
 }
 
 // strippedRequestHeaders are never forwarded: hop-by-hop headers, the
