@@ -1,9 +1,14 @@
 package handlers
 
 import (
+	"errors"
+	"io"
+	"net/http/httptest"
 	"testing"
 
+	"github.com/gofiber/fiber/v2"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
 	"github.com/llm-proxy/llm-proxy/stats"
@@ -73,4 +78,28 @@ func TestErrorBody_Shapes(t *testing.T) {
 		string(streamErrorEvent(stats.FamilyAnthropic, "x")))
 	assert.Equal(t, "data: {\"error\":{\"message\":\"x\",\"type\":\"upstream_error\",\"code\":\"stream_interrupted\"}}\n\n",
 		string(streamErrorEvent(stats.FamilyOpenAI, "x")))
+}
+
+func TestErrorHandler_Shapes(t *testing.T) {
+	app := fiber.New(fiber.Config{ErrorHandler: ErrorHandler})
+	app.Post("/v1/messages", func(*fiber.Ctx) error { return fiber.ErrRequestHeaderFieldsTooLarge })
+	app.Post("/v1/chat/completions", func(*fiber.Ctx) error { return fiber.ErrRequestEntityTooLarge })
+	app.Get("/boom", func(*fiber.Ctx) error { return errors.New("secret internal detail") })
+	tests := []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"POST", "/v1/messages", 431, `{"type":"error","error":{"type":"invalid_request_error","message":"request header fields too large"}}`},
+		{"POST", "/v1/chat/completions", 413, `{"error":{"message":"request body too large","type":"invalid_request_error","code":"request_too_large"}}`},
+		{"GET", "/v1/nowhere", 404, `{"error":{"message":"not found","type":"invalid_request_error","code":"not_found"}}`},
+		{"GET", "/boom", 500, `{"error":{"message":"internal error","type":"server_error","code":"internal_error"}}`},
+	}
+	for _, tt := range tests {
+		resp, err := app.Test(httptest.NewRequest(tt.method, tt.path, nil))
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		assert.Equal(t, tt.status, resp.StatusCode, tt.path)
+		assert.JSONEq(t, tt.body, string(b), tt.path)
+	}
 }

@@ -40,6 +40,7 @@ var (
 	errBadGateway  = errorKind{"upstream_error", "bad_gateway", "api_error"}
 	errTimeout     = errorKind{"upstream_error", "timeout", "timeout_error"}
 	errBadRequest  = errorKind{"invalid_request_error", "invalid_json", "invalid_request_error"}
+	errRequest     = errorKind{"invalid_request_error", "invalid_request", "invalid_request_error"}
 	errTooLarge    = errorKind{"invalid_request_error", "request_too_large", "request_too_large"}
 	errNotFound    = errorKind{"invalid_request_error", "not_found", "not_found_error"}
 	errInternal    = errorKind{"server_error", "internal_error", "api_error"}
@@ -120,7 +121,7 @@ func ErrorHandler(c *fiber.Ctx, err error) error {
 		case fiber.StatusMethodNotAllowed:
 			kind, msg = errNotFound, "method not allowed"
 		default:
-			kind, msg = errBadRequest, strings.ToLower(fe.Message)
+			kind, msg = errRequest, strings.ToLower(fe.Message)
 		}
 	}
 	return sendError(c, f, status, kind, msg)
