@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -22,15 +23,27 @@ func PeekBody(body []byte) (info BodyInfo, ok bool) {
 	if !gjson.ValidBytes(body) {
 		return info, false
 	}
-	root := gjson.ParseBytes(body)
+	// A view of the body, not a copy (a body may be 32 MiB of base64): the
+	// body is not modified while the view is used, and what is kept is copied.
+	root := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
 	if !root.IsObject() {
 		return info, false
 	}
-	res := gjson.GetManyBytes(body, "model", "stream")
-	if res[0].Type == gjson.String {
-		info.Model = cutModel(res[0].Str)
-	}
-	info.Stream = res[1].Type == gjson.True
+	// One pass over the top-level members; nested values are skipped, not
+	// decoded. A repeated member: the last one wins, as in encoding/json.
+	root.ForEach(func(key, value gjson.Result) bool {
+		switch key.Str {
+		case "model":
+			info.Model = ""
+			if value.Type == gjson.String {
+				info.Model = value.Str
+			}
+		case "stream":
+			info.Stream = value.Type == gjson.True
+		}
+		return true
+	})
+	info.Model = cutModel(info.Model)
 	return info, true
 }
 

@@ -89,3 +89,16 @@ func BenchmarkPeekBody(b *testing.B) {
 		PeekBody(body)
 	}
 }
+
+// TestPeekBody_NoBodyCopy guards against copying the body (which may be
+// 32 MiB of base64): the model string is the only allocation.
+func TestPeekBody_NoBodyCopy(t *testing.T) {
+	big := []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"` + strings.Repeat("QUJD", 1<<18) + `"}],"stream":true}`)
+	allocs := testing.AllocsPerRun(20, func() {
+		info, ok := PeekBody(big)
+		if !ok || info.Model != "gpt-4o" || !info.Stream {
+			t.Fatal("wrong peek")
+		}
+	})
+	assert.LessOrEqual(t, allocs, 1.0)
+}

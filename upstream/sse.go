@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bytes"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -82,20 +83,34 @@ func UsageFromJSON(obj []byte) Usage {
 	if !bytes.Contains(obj, []byte(`_tokens"`)) {
 		return Usage{}
 	}
-	r := gjson.GetManyBytes(obj,
-		"usage.prompt_tokens", "usage.completion_tokens",
-		"usage.input_tokens", "usage.output_tokens",
-		"message.usage.input_tokens", "message.usage.output_tokens",
-		"response.usage.input_tokens", "response.usage.output_tokens")
-	var u Usage
-	for i := 0; i < len(r); i += 2 {
-		if r[i].Exists() {
-			u.Input = int(r[i].Int())
+	// One pass over the top level finds the usage object wherever the
+	// family puts it; only that small object is read for the counts.
+	var usage gjson.Result
+	// A view, not a copy; only numbers are kept.
+	gjson.Parse(unsafe.String(unsafe.SliceData(obj), len(obj))).ForEach(func(key, value gjson.Result) bool {
+		switch key.Str {
+		case "usage":
+			usage = value
+		case "message", "response":
+			if value.IsObject() && !usage.Exists() {
+				usage = value.Get("usage")
+			}
 		}
-		if r[i+1].Exists() {
-			u.Output = int(r[i+1].Int())
-		}
+		return true
+	})
+	if !usage.IsObject() {
+		return Usage{}
 	}
+	var u Usage
+	usage.ForEach(func(key, value gjson.Result) bool {
+		switch key.Str {
+		case "prompt_tokens", "input_tokens":
+			u.Input = int(value.Int())
+		case "completion_tokens", "output_tokens":
+			u.Output = int(value.Int())
+		}
+		return true
+	})
 	return u
 }
 
