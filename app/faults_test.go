@@ -7,6 +7,7 @@ package app
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -948,6 +949,57 @@ func TestFaults_NoConnectionSlotLeak(t *testing.T) {
 					t.Errorf("request %d after the faults: %d after %v (a leaked connection slot?) %.200s", i, a.status, a.took, a.body)
 				}
 			}
+		})
+	}
+}
+
+// TestFaults_ClientLeavesWhileWaiting: a client that gives up while the proxy
+// still waits for the upstream's answer (no byte sent yet, stream or not)
+// cancels the upstream request promptly, and no other target is tried.
+func TestFaults_ClientLeavesWhileWaiting(t *testing.T) {
+	t.Parallel()
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
+			t.Parallel()
+			f := families[0]
+			up := newUpstream(t, upstreamtest.Options{})
+			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
+			p := startProxy(t, cfg)
+			up.Push(upstreamtest.Step{Fault: upstreamtest.FaultHang})
+
+			ctx, cancel := context.WithCancel(context.Background())
+			body := f.body
+			if stream {
+				body = f.streamBody
+			}
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+f.path, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+clientKey)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					resp.Body.Close()
+					t.Errorf("got an answer (%d) from a hung upstream", resp.StatusCode)
+				}
+			}()
+			time.Sleep(300 * time.Millisecond) // the proxy is waiting on the hung upstream
+			cancel()
+			<-done
+			if took := waitGone(t, up, 2*time.Second); took > 1500*time.Millisecond {
+				t.Errorf("upstream saw the cancel after %v", took)
+			}
+			ev := p.event(1)
+			if ev.Outcome != stats.OutcomeClientGone || ev.Status != 499 {
+				t.Errorf("record outcome %s status %d, want client_gone 499", ev.Outcome, ev.Status)
+			}
+			if got := trail(ev); len(got) != 1 {
+				t.Errorf("attempts %v, want exactly one", got)
+			}
+			wantCount(t, "upstream requests", up, 1)
 		})
 	}
 }

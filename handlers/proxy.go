@@ -98,7 +98,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	}
 
 	cancel := &upstream.Canceler{}
-	stopWatch := watchClient(c.Context(), clientWatchDelay, cancel.Cancel)
+	watch := watchClient(c.Context(), clientWatchDelay, cancel)
 	res := p.cfg.Relay.Do(&upstream.Request{
 		Method:   c.Request().Header.Method(),
 		Path:     rest,
@@ -109,7 +109,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		Stream:   ev.Stream,
 		Cancel:   cancel,
 	})
-	stopWatch()
+	watch.stop()
 	fillAttempts(ev, res)
 
 	switch res.Outcome {

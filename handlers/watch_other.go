@@ -6,8 +6,16 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/llm-proxy/llm-proxy/upstream"
 )
 
-// watchClient is a no-op off Linux: a client that leaves while the proxy
+// clientWatch does nothing off Linux: a client that leaves while the proxy
 // waits is noticed when its answer cannot be written.
-func watchClient(*fasthttp.RequestCtx, time.Duration, func()) (stop func()) { return func() {} }
+type clientWatch struct{}
+
+func watchClient(*fasthttp.RequestCtx, time.Duration, *upstream.Canceler) *clientWatch {
+	return &clientWatch{}
+}
+
+func (*clientWatch) stop() {}
