@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	_ = os.Chmod(dir, 0o755) // another user may run it (TestStartup_UnwritableDataFolderSaysSo)
 	binary = filepath.Join(dir, "llm-proxy")
 	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
 	if err != nil {
@@ -416,4 +417,22 @@ func TestMetrics_ExposeFamiliesAndMoveWithTraffic(t *testing.T) {
 	assert.NotContains(t, out, "gpt-test", "no model label")
 	assert.NotContains(t, out, upstreamKey)
 	assert.NotContains(t, out, clientKey)
+}
+
+func TestStartup_UnwritableDataFolderSaysSo(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run the binary as another user")
+	}
+	dir, err := os.MkdirTemp("", "llm-proxy-ro")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	require.NoError(t, os.Chmod(dir, 0o755)) // owned by root, not writable by nobody
+	cmd := exec.Command(binary)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MY_ACCESS_KEY=c", "PROXY_URL=https://a/v1", "API_KEY=k", "DB_PATH=" + filepath.Join(dir, "x.db"), "PORT=" + fmt.Sprint(freePort(t))}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "%s", out)
+	assert.Equal(t, 1, ee.ExitCode())
+	assert.Contains(t, string(out), "not writable by uid 65534")
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -90,7 +93,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		})
 		if err != nil {
 			a.closeDemo()
-			return nil, &ConfigError{"DB_PATH", err.Error()}
+			return nil, &ConfigError{"DB_PATH", err.Error() + writableHint(cfg.DBPath)}
 		}
 	}
 	reg := prometheus.NewRegistry()
@@ -128,6 +131,22 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	})
 	a.fiber = a.routes(proxy, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return a, nil
+}
+
+// writableHint explains the usual cause when the database's folder cannot be
+// written: a volume mounted owned by root while the image runs as a user.
+func writableHint(dbPath string) string {
+	dir := filepath.Dir(dbPath)
+	f, err := os.CreateTemp(dir, ".llm-proxy-write-test-*")
+	if err == nil {
+		f.Close()
+		os.Remove(f.Name())
+		return ""
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		return fmt.Sprintf(" (folder %s is not writable by uid %d: give the volume to that user, or see the README's FAQ)", dir, os.Getuid())
+	}
+	return ""
 }
 
 // routes is the route table, all of it.
