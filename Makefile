@@ -50,13 +50,11 @@ test: ## go test -race on every package, then every fuzz target for 5s (TEST_FUZ
 fuzz: ## every fuzz target for 60s (FUZZTIME=…)
 	bash .ci/fuzz $(FUZZTIME)
 
-bench: ## the benchmark driver (go run ./cmd/bench)
-	@if [ -d ./cmd/bench ]; then go run ./cmd/bench $(ARGS); \
-	else echo "make bench: ./cmd/bench does not exist yet, so there is nothing to run."; fi
+bench: ## the benchmark: simulated upstream, the proxy, a Go load generator (ARGS=-h for flags)
+	go run ./cmd/bench $(ARGS)
 
-profile: ## the profiling driver (go run ./cmd/profile)
-	@if [ -d ./cmd/profile ]; then go run ./cmd/profile $(ARGS); \
-	else echo "make profile: ./cmd/profile does not exist yet, so there is nothing to run."; fi
+profile: ## CPU + allocation profiles of the proxy under load (bench-results/*.prof)
+	go run ./cmd/bench -profile $(ARGS)
 
 lint: tools ## gofmt, go vet, staticcheck, actionlint (all run; any finding fails)
 	@status=0; \
