@@ -155,7 +155,7 @@ func (a *App) routes(proxy *handlers.Proxy, metrics http.Handler) *fiber.App {
 		AppName:               "llm-proxy",
 		DisableStartupMessage: true,
 		BodyLimit:             int(a.cfg.BodyLimit),
-		ReadBufferSize:        32 << 10, // also the limit on request header size
+		ReadBufferSize:        16 << 10, // the limit on request header size; held by each open stream's connection
 		ReadTimeout:           5 * time.Minute,
 		IdleTimeout:           2 * time.Minute,
 		WriteTimeout:          0, // a deadline for the whole answer would cut long streams

@@ -173,15 +173,24 @@ func needsJSON(c *fiber.Ctx, rest, body []byte) bool {
 	if len(c.Request().Header.Peek(fiber.HeaderContentEncoding)) > 0 {
 		return false // compressed: opaque, forwarded as it is
 	}
-	ct := c.Request().Header.ContentType()
-	if len(ct) > 0 {
-		return bytes.Contains(bytes.ToLower(ct), []byte("json"))
+	if ct := c.Request().Header.ContentType(); len(ct) > 0 {
+		return containsFold(ct, "json")
 	}
 	if len(body) == 0 {
 		return false
 	}
 	for _, r := range jsonRoutes {
 		if string(rest) == r {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains the lower-case ASCII word, ignoring case.
+func containsFold(s []byte, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		if bytes.EqualFold(s[i:i+len(word)], []byte(word)) {
 			return true
 		}
 	}

@@ -17,8 +17,9 @@ import (
 )
 
 // relayBufSize is the read size for relaying a stream: one upstream chunk is
-// usually far smaller, and Read returns as soon as any bytes arrive.
-const relayBufSize = 32 << 10
+// usually far smaller, and Read returns as soon as any bytes arrive. Each
+// open stream holds one, so it is kept small (a big event takes a few reads).
+const relayBufSize = 8 << 10
 
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
 

@@ -312,20 +312,23 @@ func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.
 	return ReasonOK, resp, prefix, body, nil
 }
 
-// build fills out with the upstream request for target t.
+// build fills out with the upstream request for target t: every end-to-end
+// header of the client in one pass, the upstream key in the client's style.
 func (rl *Relay) build(out *fasthttp.Request, t *Target, in *Request) {
-	in.Header.CopyTo(&out.Header)
-	for _, h := range strippedRequestHeaders {
-		out.Header.Del(h)
-	}
-	// Headers named in Connection are hop-by-hop too.
-	if conn := in.Header.Peek("Connection"); len(conn) > 0 {
+	out.Header.SetMethodBytes(in.Method)
+	// Headers named in Connection are hop-by-hop too (rare: only then is the list built).
+	var named [][]byte
+	if conn := in.Header.Peek("Connection"); len(conn) > 0 && !bytes.EqualFold(conn, []byte("keep-alive")) && !bytes.EqualFold(conn, []byte("close")) {
 		for _, name := range bytes.Split(conn, []byte(",")) {
-			out.Header.DelBytes(bytes.TrimSpace(name))
+			named = append(named, bytes.TrimSpace(name))
 		}
 	}
-	out.Header.ResetConnectionClose()
-	out.Header.SetMethodBytes(in.Method)
+	for k, v := range in.Header.All() {
+		if strippedRequestHeaders[string(k)] || isNamed(named, k) {
+			continue
+		}
+		out.Header.AddBytesKV(k, v)
+	}
 	switch in.KeyStyle {
 	case KeyXAPIKey:
 		out.Header.Set("x-api-key", t.key)
@@ -381,12 +384,23 @@ func redactKey(resp *fasthttp.Response, key string) {
 
 // strippedRequestHeaders are never forwarded: hop-by-hop headers, the
 // client's key (replaced by the upstream key), the session cookie of the
-// dashboard, and Accept-Encoding (fasthttp does not decompress, and the
-// relay must read error bodies and usage reports).
-var strippedRequestHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-	"Te", "Trailer", "Transfer-Encoding", "Upgrade",
-	"Authorization", "X-Api-Key", "Cookie", "Accept-Encoding", "Content-Length",
+// dashboard, Accept-Encoding (fasthttp does not decompress, and the relay
+// must read error bodies and usage reports), and the ones fasthttp sets for
+// the outgoing request (Host, Content-Length). Names as fasthttp normalises them.
+var strippedRequestHeaders = map[string]bool{
+	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Authorization": true, "X-Api-Key": true, "Cookie": true, "Accept-Encoding": true,
+	"Content-Length": true, "Host": true,
+}
+
+func isNamed(names [][]byte, k []byte) bool {
+	for _, n := range names {
+		if bytes.EqualFold(n, k) {
+			return true
+		}
+	}
+	return false
 }
 
 func (rl *Relay) coolOnRetryAfter(t *Target, resp *fasthttp.Response, reason Reason) {

@@ -202,6 +202,9 @@ type rotation struct {
 }
 
 func (p *Pool) rotation() rotation {
+	if len(p.targets) == 1 {
+		return rotation{p: p} // nothing to spread: skip the shared counter
+	}
 	return rotation{p: p, pos: int(p.next.Add(1)-1) % len(p.targets)}
 }
 

@@ -102,7 +102,7 @@ func (p *connPool) get() (pc *pconn, reused bool, err error) {
 		return nil, false, &ConnectError{Err: err}
 	}
 	p.opened.Add(1)
-	return &pconn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10), p: p}, false, nil
+	return &pconn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 4<<10), p: p}, false, nil
 }
 
 func (p *connPool) dial() (net.Conn, error) {
