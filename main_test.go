@@ -320,6 +320,8 @@ func TestDemo_StartsWithoutKeysAndStreams(t *testing.T) {
 	assert.True(t, strings.HasSuffix(string(body), "data: [DONE]\n\n"))
 }
 
+// TestLogs_NeverShowKeys scans everything a run produces — logs, error
+// bodies, the dashboard payload, metrics — for any key.
 func TestLogs_NeverShowKeys(t *testing.T) {
 	up, err := upstreamtest.New(upstreamtest.Options{ChunkInterval: -1})
 	require.NoError(t, err)
@@ -333,11 +335,34 @@ func TestLogs_NeverShowKeys(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+	up.Push(upstreamtest.Step{Status: 401, Body: upstreamtest.OpenAIError("invalid_request_error", "Incorrect API key provided: "+upstreamKey)})
 	bad := chatRequest(t, p.base, false)
 	bad.Header.Set("Authorization", "Bearer wrong-key-TEST-999")
-	resp, err := http.DefaultClient.Do(bad)
-	require.NoError(t, err)
-	resp.Body.Close()
+	seen := map[string]string{} // what a client, a dashboard script and a scraper see
+	for name, req := range map[string]*http.Request{"error body": chatRequest(t, p.base, false), "401 body": bad} {
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		seen[name] = string(b)
+	}
+	for _, path := range []string{"/api/stats", "/metrics"} {
+		req, _ := http.NewRequest("GET", p.base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+clientKey)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode, path)
+		seen[path] = string(b)
+	}
+	assert.Contains(t, seen["error body"], "[redacted]", "the upstream's echo of its key is redacted")
+	assert.Contains(t, seen["/api/stats"], "gpt-test", "the dashboard payload has the requests")
+	for name, text := range seen {
+		for _, key := range []string{clientKey, upstreamKey, "wrong-key-TEST-999"} {
+			assert.NotContains(t, text, key, name)
+		}
+	}
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	_ = p.wait(t, 10*time.Second)
 	out := p.output.String()
