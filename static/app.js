@@ -497,8 +497,8 @@
       state.targets = u.targets;
       renderTargets();
     }
-    if (u.point) {
-      addPoint(u.point);
+    if (Array.isArray(u.points) && u.points.length) {
+      for (var pi = 0; pi < u.points.length; pi++) addPoint(u.points[pi]);
       requestChart();
     }
   }

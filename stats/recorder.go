@@ -241,6 +241,7 @@ func (r *Recorder) run() {
 	defer tick.Stop()
 	var (
 		pending     []*Event // since the last update, capped near RecentSize
+		firstSecond int64    // the series second of the first pending event
 		lastSecond  int64    // the series second of the latest event
 		loggedDrops uint64
 		loggedAt    time.Time
@@ -249,9 +250,12 @@ func (r *Recorder) run() {
 		select {
 		case e := <-r.queue:
 			lastSecond = r.apply(e)
+			if len(pending) == 0 {
+				firstSecond = lastSecond
+			}
 			pending = r.addPending(pending, e)
 		case <-tick.C:
-			pending = r.publish(pending, lastSecond)
+			pending = r.publish(pending, firstSecond, lastSecond)
 			if d := r.droppedEvents.Load(); d != loggedDrops && time.Since(loggedAt) >= 10*time.Second {
 				r.log.Warn("stats: recorder queue full, requests counted but not stored or shown", "dropped_total", d)
 				loggedDrops, loggedAt = d, time.Now()
@@ -261,12 +265,15 @@ func (r *Recorder) run() {
 				select {
 				case e := <-r.queue:
 					lastSecond = r.apply(e)
+					if len(pending) == 0 {
+						firstSecond = lastSecond
+					}
 					pending = r.addPending(pending, e)
 				default:
 					drained = true
 				}
 			}
-			r.publish(pending, lastSecond)
+			r.publish(pending, firstSecond, lastSecond)
 			return
 		}
 	}
@@ -303,8 +310,10 @@ func (r *Recorder) addPending(pending []*Event, e *Event) []*Event {
 }
 
 // publish sends one update with the pending events, if there are any, and
-// returns the emptied slice for reuse.
-func (r *Recorder) publish(pending []*Event, second int64) []*Event {
+// the series points of every second from first to last (a batch may span a
+// second boundary: the earlier second's final count must reach the page too).
+// It returns the emptied slice for reuse.
+func (r *Recorder) publish(pending []*Event, first, last int64) []*Event {
 	if len(pending) == 0 {
 		return pending
 	}
@@ -318,7 +327,7 @@ func (r *Recorder) publish(pending []*Event, second int64) []*Event {
 			Events:  events,
 			Totals:  r.totals(),
 			Targets: r.targetStates(),
-			Point:   r.series.point(second),
+			Points:  r.series.pointsBetween(first, last),
 		})
 		if err != nil {
 			r.log.Error("stats: encoding a live-feed update", "err", err)

@@ -254,7 +254,7 @@ type updateMsg struct {
 		Events  []Event       `json:"events"`
 		Totals  Totals        `json:"totals"`
 		Targets []TargetState `json:"targets"`
-		Point   *Point        `json:"point"`
+		Points  []Point       `json:"points"`
 	} `json:"data"`
 }
 
@@ -288,8 +288,8 @@ func TestRecorder_Subscribe(t *testing.T) {
 	assert.Equal(t, []int64{1, 2, 3}, ids, "oldest first")
 	assert.Equal(t, int64(3), last.Data.Totals.Requests)
 	assert.NotNil(t, last.Data.Targets)
-	require.NotNil(t, last.Data.Point)
-	assert.Positive(t, last.Data.Point.Requests)
+	require.NotEmpty(t, last.Data.Points)
+	assert.Positive(t, last.Data.Points[len(last.Data.Points)-1].Requests)
 
 	require.NoError(t, r.Close())
 	drainClosed(t, sub.C()) // Close ends subscriptions

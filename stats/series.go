@@ -53,6 +53,18 @@ func (s *series) point(t int64) *Point {
 	return &p
 }
 
+// pointsBetween returns the seconds with traffic from first to last
+// (inclusive, at most the window), oldest first. It never returns nil.
+func (s *series) pointsBetween(first, last int64) []Point {
+	out := []Point{}
+	for t := max(first, last-seriesSeconds+1); t <= last; t++ {
+		if p := s.point(t); p != nil {
+			out = append(out, *p)
+		}
+	}
+	return out
+}
+
 // points returns the seconds with traffic in the window ending at second now,
 // oldest first. It never returns nil.
 func (s *series) points(now int64) []Point {

@@ -67,3 +67,20 @@ func TestSeries_Point(t *testing.T) {
 	assert.Equal(t, &Point{T: 100, Requests: 1, AvgLatencyMs: 50}, s.point(100))
 	assert.Nil(t, s.point(700), "same slot, other second")
 }
+
+func TestSeries_PointsBetween(t *testing.T) {
+	var s series
+	s.add(100, 10, false)
+	s.add(101, 20, false)
+	s.add(101, 30, true)
+	got := s.pointsBetween(100, 101)
+	if len(got) != 2 || got[0].T != 100 || got[1].T != 101 || got[1].Requests != 2 {
+		t.Fatalf("pointsBetween(100, 101) = %+v", got)
+	}
+	if got := s.pointsBetween(101, 101); len(got) != 1 || got[0].T != 101 {
+		t.Fatalf("pointsBetween(101, 101) = %+v", got)
+	}
+	if got := s.pointsBetween(102, 105); len(got) != 0 {
+		t.Fatalf("empty seconds give no points, got %+v", got)
+	}
+}

@@ -61,9 +61,9 @@ type update struct {
 	Totals Totals `json:"totals"`
 	// Targets are the target states at the time of the update.
 	Targets []TargetState `json:"targets"`
-	// Point is the current second of the series (it replaces a point with
-	// the same t); null when that second had no traffic yet.
-	Point *Point `json:"point"`
+	// Points are the series seconds the batch's events fell in, oldest
+	// first; each replaces the page's point with the same t.
+	Points []Point `json:"points"`
 }
 
 // SnapshotMessage returns the live-feed message {"type":"snapshot","data":s}

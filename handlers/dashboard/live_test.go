@@ -21,7 +21,7 @@ type liveMsg struct {
 type liveUpdate struct {
 	Events []stats.Event `json:"events"`
 	Totals stats.Totals  `json:"totals"`
-	Point  *stats.Point  `json:"point"`
+	Points []stats.Point `json:"points"`
 }
 
 // dialLive opens the live feed with the session cookies and the given Origin.
@@ -118,8 +118,8 @@ func TestLive_SnapshotThenUpdate(t *testing.T) {
 	if last.ID != ev.ID || last.Model != ev.Model || last.Retries() != 1 {
 		t.Errorf("update's last event = %+v, want the recorded one", last)
 	}
-	if up.Point == nil || up.Point.Requests < 1 {
-		t.Errorf("update point = %+v, want this second's traffic", up.Point)
+	if len(up.Points) == 0 || up.Points[len(up.Points)-1].Requests < 1 {
+		t.Errorf("update points = %+v, want this second's traffic", up.Points)
 	}
 	if got := ta.d.hub.len(); got != 1 {
 		t.Errorf("hub clients = %d, want 1", got)
