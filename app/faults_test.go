@@ -844,6 +844,10 @@ func TestFaults_PathTricks(t *testing.T) {
 		if c := path.Clean(decoded); !strings.HasPrefix(c, "/v1/") && c != "/v1" {
 			t.Errorf("upstream got %q, which cleans to %q", r.Path, c)
 		}
+		// Some servers treat a backslash as a path separator.
+		if c := path.Clean(strings.ReplaceAll(decoded, `\`, "/")); !strings.HasPrefix(c, "/v1/") {
+			t.Errorf("upstream got %q, which a server that reads \\ as / cleans to %q", r.Path, c)
+		}
 	}
 }
 
