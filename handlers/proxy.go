@@ -70,7 +70,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	// "/v1/../x" and encoded dot segments cannot step outside /v1.
 	path := c.Context().URI().Path()
 	family := FamilyOf(path)
-	// A backslash is a path separator to some servers, so "..\\" could still
+	// A backslash is a path separator to some servers, so "..\" could still
 	// step out of the upstream's base path there; no LLM API path has one.
 	if !bytes.HasPrefix(path, []byte("/v1/")) || bytes.IndexByte(path, '\\') >= 0 {
 		return sendError(c, family, fiber.StatusNotFound, errNotFound, "not found")
