@@ -2,6 +2,8 @@ package stats
 
 import (
 	"runtime"
+	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,32 @@ type Metrics struct {
 
 	targets  atomic.Pointer[func() []TargetState]
 	recorder atomic.Pointer[Recorder]
+
+	// Children looked up once per label set: label values are bounded
+	// (configured targets × fixed families, classes and reasons), and a
+	// WithLabelValues per event costs a hash and a locked map lookup each.
+	mu     sync.Mutex
+	perReq map[reqKey]*reqMetrics
+	perTry map[tryKey]*tryMetrics
+}
+
+type reqKey struct {
+	family, class, target string
+	stream                bool
+}
+
+type reqMetrics struct {
+	family         string
+	requests       prometheus.Counter
+	duration, ttfb prometheus.Observer // ttfb and the token counters: nil until first used
+	tokensIn       prometheus.Counter
+	tokensOut      prometheus.Counter
+}
+
+type tryKey struct{ target, reason string }
+
+type tryMetrics struct {
+	attempts, rateLimits prometheus.Counter // rateLimits nil unless reason is rate_limit
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -124,29 +152,72 @@ func (m *Metrics) fromRecorder(get func(*Recorder) uint64) float64 {
 // Observe counts one finished request. The Recorder calls it when
 // Options.Metrics is set; call it yourself only for events not recorded.
 func (m *Metrics) Observe(e *Event) {
-	family := familyLabel(e.Family)
-	stream := "false"
-	if e.Stream {
-		stream = "true"
-	}
-	m.requests.WithLabelValues(family, statusClass(e.Status), targetLabel(e.Target)).Inc()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.reqMetrics(reqKey{familyLabel(e.Family), statusClass(e.Status), targetLabel(e.Target), e.Stream})
+	r.requests.Inc()
 	for _, a := range e.Attempts {
-		target, reason := targetLabel(a.Target), reasonLabel(a.Reason)
-		m.attempts.WithLabelValues(target, reason).Inc()
-		if reason == "rate_limit" {
-			m.rateLimits.WithLabelValues(target).Inc()
+		t := m.tryMetrics(tryKey{targetLabel(a.Target), reasonLabel(a.Reason)})
+		t.attempts.Inc()
+		if t.rateLimits != nil {
+			t.rateLimits.Inc()
 		}
 	}
-	m.duration.WithLabelValues(family, stream).Observe(e.LatencyMs / 1000)
+	r.duration.Observe(e.LatencyMs / 1000)
+	// The series below are created on first use: a request with no answer
+	// byte or no tokens must not make an empty series appear.
 	if e.TTFBMs > 0 { // 0: no byte of an answer was sent
-		m.ttfb.WithLabelValues(family, stream).Observe(e.TTFBMs / 1000)
+		if r.ttfb == nil {
+			r.ttfb = m.ttfb.WithLabelValues(r.family, strconv.FormatBool(e.Stream))
+		}
+		r.ttfb.Observe(e.TTFBMs / 1000)
 	}
 	if e.InputTokens > 0 {
-		m.tokens.WithLabelValues(family, "input").Add(float64(e.InputTokens))
+		if r.tokensIn == nil {
+			r.tokensIn = m.tokens.WithLabelValues(r.family, "input")
+		}
+		r.tokensIn.Add(float64(e.InputTokens))
 	}
 	if e.OutputTokens > 0 {
-		m.tokens.WithLabelValues(family, "output").Add(float64(e.OutputTokens))
+		if r.tokensOut == nil {
+			r.tokensOut = m.tokens.WithLabelValues(r.family, "output")
+		}
+		r.tokensOut.Add(float64(e.OutputTokens))
 	}
+}
+
+// reqMetrics returns the cached children for k; m.mu is held.
+func (m *Metrics) reqMetrics(k reqKey) *reqMetrics {
+	if r, ok := m.perReq[k]; ok {
+		return r
+	}
+	stream := strconv.FormatBool(k.stream)
+	r := &reqMetrics{
+		family:   k.family,
+		requests: m.requests.WithLabelValues(k.family, k.class, k.target),
+		duration: m.duration.WithLabelValues(k.family, stream),
+	}
+	if m.perReq == nil {
+		m.perReq = map[reqKey]*reqMetrics{}
+	}
+	m.perReq[k] = r
+	return r
+}
+
+// tryMetrics returns the cached children for k; m.mu is held.
+func (m *Metrics) tryMetrics(k tryKey) *tryMetrics {
+	if t, ok := m.perTry[k]; ok {
+		return t
+	}
+	t := &tryMetrics{attempts: m.attempts.WithLabelValues(k.target, k.reason)}
+	if k.reason == "rate_limit" {
+		t.rateLimits = m.rateLimits.WithLabelValues(k.target)
+	}
+	if m.perTry == nil {
+		m.perTry = map[tryKey]*tryMetrics{}
+	}
+	m.perTry[k] = t
+	return t
 }
 
 // coolingCollector reports llmproxy_target_cooling from the target provider

@@ -180,3 +180,13 @@ func TestReasonLabel(t *testing.T) {
 		assert.Equal(t, tt.want, reasonLabel(tt.in), "reason %q", tt.in)
 	}
 }
+
+func BenchmarkMetrics_Observe(b *testing.B) {
+	m := NewMetrics(prometheus.NewRegistry(), "bench")
+	e := &Event{Family: FamilyOpenAI, Status: 200, Target: "t1", LatencyMs: 12, TTFBMs: 3, InputTokens: 10, OutputTokens: 20,
+		Attempts: []Attempt{{Target: "t1", Status: 200, Reason: "ok"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		m.Observe(e)
+	}
+}
