@@ -100,10 +100,15 @@ func streamErrorEvent(f stats.Family, msg string) []byte {
 // every client ignores.
 func keepAliveEvent(f stats.Family) []byte {
 	if f == stats.FamilyAnthropic {
-		return []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
+		return anthropicPing
 	}
-	return []byte(": keep-alive\n\n")
+	return sseComment
 }
+
+var (
+	anthropicPing = []byte("event: ping\ndata: {\"type\": \"ping\"}\n\n")
+	sseComment    = []byte(": keep-alive\n\n")
+)
 
 // ErrorHandler is the Fiber app's error handler: errors raised before or
 // outside a handler (body too large, unknown route, a panic turned into an

@@ -137,7 +137,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	status := resp.StatusCode()
 	c.Status(status)
 	copyResponseHeaders(&c.Response().Header, &resp.Header)
-	if res.Stream {
+	if res.Body != nil { // a committed stream
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		c.Set("X-Accel-Buffering", "no")
 		sw := &streamWriter{

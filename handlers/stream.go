@@ -23,7 +23,10 @@ const relayBufSize = 8 << 10
 
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
 
-var errClientGone = errors.New("client went away")
+var (
+	errClientGone = errors.New("client went away")
+	errStreamDone = errors.New("stream already finished")
+)
 
 // streamWriter relays a committed upstream stream to the client. run is the
 // only goroutine that reads upstream and writes to the client, apart from a
@@ -100,10 +103,13 @@ func (s *streamWriter) run(w *bufio.Writer) {
 	}
 }
 
-// write sends b to the client and flushes it.
+// write sends b to the client and flushes it. Both run and the timer use it.
 func (s *streamWriter) write(b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.done {
+		return errStreamDone
+	}
 	if s.gone.Load() {
 		return errClientGone
 	}
@@ -140,21 +146,13 @@ func (s *streamWriter) tick() {
 	}
 	sinceSent := now.Sub(time.Unix(0, s.lastSent.Load()))
 	if sinceSent >= s.keepAlive {
-		s.mu.Lock()
-		if s.done {
-			s.mu.Unlock()
+		switch err := s.write(keepAliveEvent(s.family)); {
+		case errors.Is(err, errStreamDone):
 			return
-		}
-		_, err := s.w.Write(keepAliveEvent(s.family))
-		if err == nil {
-			err = s.w.Flush()
-		}
-		s.mu.Unlock()
-		if err != nil {
+		case err != nil:
 			s.clientLeft()
 			return
 		}
-		s.lastSent.Store(now.UnixNano())
 		sinceSent = 0
 	}
 	s.mu.Lock()

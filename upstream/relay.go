@@ -118,24 +118,20 @@ type Result struct {
 	// Target served the answer (Answered only).
 	Target *Target
 	// Resp is the answer (Answered only). For a non-stream answer its body is
-	// complete; for a stream (Stream true) read the rest from Body after Prefix.
+	// complete; for a stream (Body set) read the rest from Body after Prefix.
 	Resp   *fasthttp.Response
-	Stream bool
 	Prefix []byte
-	// Body continues a stream after Prefix (Stream only).
+	// Body continues a stream after Prefix; nil for a complete answer.
 	Body *StreamBody
 	// RetryAfter (AllRateLimited only) is the wait until the soonest target
 	// recovers, when a target announced it; 0 when unknown.
 	RetryAfter time.Duration
-	// Err is the last transport error, if any (for logs; never contains a key).
-	Err error
 }
 
 // Release closes the upstream stream, if any, and frees the response.
 // A stream not read to its end closes its connection instead of pooling it.
 func (r *Result) Release() {
 	if r.Resp != nil {
-		_ = r.Resp.CloseBodyStream()
 		if r.Body != nil {
 			r.Body.release(r.Resp)
 		}
@@ -149,8 +145,14 @@ func (r *Result) Release() {
 func (rl *Relay) Do(req *Request) *Result {
 	res := &Result{Attempts: make([]Attempt, 0, rl.opts.MaxRetries+1)}
 	rot := rl.pool.rotation()
-	var last *fasthttp.Response // the last retryable answer, relayed if the retries run out
-	lastStatus := 0
+	// last is the latest retryable answer (nil when that attempt got none):
+	// relayed unchanged if the retries run out.
+	var last *fasthttp.Response
+	defer func() {
+		if last != nil && last != res.Resp {
+			fasthttp.ReleaseResponse(last)
+		}
+	}()
 	for i := 0; i <= rl.opts.MaxRetries; i++ {
 		t, wait := rot.pick(time.Now())
 		if wait > 0 {
@@ -160,14 +162,11 @@ func (rl *Relay) Do(req *Request) *Result {
 			time.Sleep(wait)
 		}
 		if req.Cancel.Cancelled() {
-			if last != nil {
-				fasthttp.ReleaseResponse(last)
-			}
 			res.Outcome = ClientGone
 			return res
 		}
 		start := time.Now()
-		reason, resp, prefix, body, err := rl.attempt(t, req)
+		reason, resp, prefix, body := rl.attempt(t, req)
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode()
@@ -176,7 +175,6 @@ func (rl *Relay) Do(req *Request) *Result {
 			}
 		}
 		res.Attempts = append(res.Attempts, Attempt{Target: t, Status: status, Reason: reason, Duration: time.Since(start)})
-		res.Err = err
 		if reason == ReasonRateLimit {
 			res.RateLimits++
 		}
@@ -188,9 +186,6 @@ func (rl *Relay) Do(req *Request) *Result {
 			t.noteError(start, what)
 		}
 		if !reason.Retryable() {
-			if last != nil {
-				fasthttp.ReleaseResponse(last)
-			}
 			switch reason {
 			case ReasonTimeout:
 				res.Outcome = TimedOut
@@ -198,31 +193,23 @@ func (rl *Relay) Do(req *Request) *Result {
 				res.Outcome = ClientGone
 			default:
 				res.Outcome, res.Target, res.Resp, res.Prefix, res.Body = Answered, t, resp, prefix, body
-				res.Stream = body != nil
 			}
 			return res
 		}
 		if last != nil {
 			fasthttp.ReleaseResponse(last)
 		}
-		last, lastStatus = resp, status
+		last = resp
 	}
 	// Out of attempts (or every target cools down for too long).
-	allRateLimited := res.RateLimits == len(res.Attempts)
 	switch {
-	case allRateLimited:
-		if last != nil {
-			fasthttp.ReleaseResponse(last)
-		}
+	case res.RateLimits == len(res.Attempts):
 		res.Outcome = AllRateLimited
 		res.RetryAfter = rl.soonestRecovery(time.Now())
-	case lastStatus != 0:
+	case last != nil:
 		res.Outcome, res.Resp = Answered, last
 		res.Target = res.Attempts[len(res.Attempts)-1].Target
 	default:
-		if last != nil {
-			fasthttp.ReleaseResponse(last)
-		}
 		res.Outcome = Unreachable
 	}
 	return res
@@ -244,7 +231,7 @@ func (rl *Relay) soonestRecovery(now time.Time) time.Duration {
 // attempt makes one try. resp is nil when no answer arrived. A retryable
 // answer has a complete body (relayed if the retries run out). An OK stream
 // comes with its first event in prefix and the rest in body.
-func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.Response, prefix []byte, body *StreamBody, err error) {
+func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.Response, prefix []byte, body *StreamBody) {
 	out := fasthttp.AcquireRequest()
 	rl.build(out, t, in)
 	resp = fasthttp.AcquireResponse()
@@ -258,58 +245,56 @@ func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.
 	fasthttp.ReleaseRequest(out)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
-		return transportReason(err), nil, nil, nil, err
+		return transportReason(err), nil, nil, nil
 	}
 	status := resp.StatusCode()
-	if pc == nil {
-		// A complete, buffered answer.
-		reason = rl.opts.Classifier.Status(status, resp.Body())
-		rl.coolOnRetryAfter(t, resp, reason)
-		return reason, resp, nil, nil, nil
-	}
-	body = &StreamBody{rs: resp.BodyStream(), pc: pc, out: closeReq}
 	isSSE := bytes.HasPrefix(resp.Header.ContentType(), []byte("text/event-stream"))
-	if status < 200 || status >= 300 || !isSSE {
-		// An error answer, or a plain answer to a stream request: read it whole.
-		limit := errorBodyLimit
-		if status >= 200 && status < 300 {
-			limit = t.maxBody
+	if pc != nil {
+		body = &StreamBody{rs: resp.BodyStream(), pc: pc, out: closeReq}
+		if status < 200 || status >= 300 || !isSSE {
+			// An error answer, or a plain answer to a stream request: read it whole.
+			limit := errorBodyLimit
+			if status >= 200 && status < 300 {
+				limit = t.maxBody
+			}
+			if err := bufferBody(resp, body, limit); err != nil {
+				fasthttp.ReleaseResponse(resp)
+				return transportReason(err), nil, nil, nil
+			}
+			body = nil
 		}
-		if err := bufferBody(resp, body, limit); err != nil {
-			fasthttp.ReleaseResponse(resp)
-			return transportReason(err), nil, nil, nil, err
-		}
+	}
+	if body == nil {
+		// A complete answer.
 		reason = rl.opts.Classifier.Status(status, resp.Body())
 		rl.coolOnRetryAfter(t, resp, reason)
-		return reason, resp, nil, nil, nil
+		return reason, resp, nil, nil
 	}
 	// A 2xx event stream: hold back its first event and look at it.
 	prefix, event, err := probe(body)
 	if err != nil {
 		// Nothing reached the client yet, so a broken start is retried like a
 		// connection failure (or ends the request as a timeout).
-		_ = resp.CloseBodyStream()
 		body.release(resp)
 		fasthttp.ReleaseResponse(resp)
 		if in.Cancel.Cancelled() {
-			return ReasonClientGone, nil, nil, nil, errCancelled
+			return ReasonClientGone, nil, nil, nil
 		}
-		return transportReason(err), nil, nil, nil, err
+		return transportReason(err), nil, nil, nil
 	}
 	if event != nil {
 		if reason = rl.opts.Classifier.FirstEvent(event); reason != ReasonOK {
 			// Keep the error event as the body, so it can be relayed if the retries run out.
-			_ = resp.CloseBodyStream()
 			body.release(resp) // not read to its end: closed, never pooled
 			resp.SetBodyRaw(prefix)
 			rl.coolOnRetryAfter(t, resp, reason)
-			return reason, resp, nil, nil, nil
+			return reason, resp, nil, nil
 		}
 	}
 	// Committed from here on: the stream may outlive the first-byte deadline;
 	// the relay's idle timer ends a stalled one.
 	_ = pc.nc.SetReadDeadline(time.Time{})
-	return ReasonOK, resp, prefix, body, nil
+	return ReasonOK, resp, prefix, body
 }
 
 // build fills out with the upstream request for target t: every end-to-end
@@ -443,7 +428,6 @@ func bufferBody(resp *fasthttp.Response, body *StreamBody, limit int) error {
 	if err == nil && len(b) > limit {
 		err = fasthttp.ErrBodyTooLarge
 	}
-	_ = resp.CloseBodyStream()
 	body.release(resp)
 	if err != nil {
 		return err

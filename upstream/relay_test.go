@@ -43,7 +43,7 @@ func chatRequest(stream bool) *Request {
 func drain(t *testing.T, res *Result) string {
 	t.Helper()
 	defer res.Release()
-	if !res.Stream {
+	if res.Body == nil {
 		return string(res.Resp.Body())
 	}
 	rest, err := io.ReadAll(res.Body)
@@ -145,7 +145,7 @@ func TestRelay_StreamAbortClosesUpstream(t *testing.T) {
 	defer up.Close()
 	rl := newTestRelay(t, up.URL())
 	res := rl.Do(chatRequest(true))
-	require.True(t, res.Stream)
+	require.NotNil(t, res.Body)
 	go func() { time.Sleep(100 * time.Millisecond); res.Body.Abort() }()
 	_, err = io.ReadAll(res.Body)
 	assert.Error(t, err, "a read in progress is interrupted")
@@ -187,7 +187,7 @@ func TestRelay_PoolFullWaitsThenFails(t *testing.T) {
 	rl := NewRelay(pool, Options{MaxRetries: 0, ResponseTimeout: 5 * time.Second, StreamFirstByteTimeout: 5 * time.Second})
 	up.Push(upstreamtest.Step{Events: []string{upstreamtest.OpenAIChunk("a")}, Fault: upstreamtest.FaultStall})
 	held := rl.Do(chatRequest(true)) // holds the only connection
-	require.True(t, held.Stream)
+	require.NotNil(t, held.Body)
 	res := rl.Do(chatRequest(false))
 	assert.Equal(t, Unreachable, res.Outcome, "no free connection within the connect timeout")
 	held.Body.Abort()

@@ -321,9 +321,11 @@ func (b *StreamBody) Abort() {
 	b.pc.nc.Close()
 }
 
-// release returns the connection to the pool when the body was read to its
-// end, and closes it otherwise. resp must be released after this.
+// release ends resp's body stream, then returns the connection to the pool
+// when the body was read to its end and closes it otherwise. resp itself is
+// released by the caller, after this.
 func (b *StreamBody) release(resp *fasthttp.Response) {
+	_ = resp.CloseBodyStream()
 	if b.eof && !b.aborted.Load() && !b.out && !resp.ConnectionClose() {
 		b.pc.p.put(b.pc)
 		return
