@@ -22,7 +22,7 @@ import (
 
 	"github.com/llm-proxy/llm-proxy/handlers/dashboard/dashboardtest"
 	"github.com/llm-proxy/llm-proxy/stats"
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 // These tests run the real binary as a child process: signals, exit codes
@@ -129,7 +129,7 @@ func (p *proc) wait(t *testing.T, d time.Duration) error {
 	}
 }
 
-func proxyEnv(up *upstreamtest.Server, dbPath string) map[string]string {
+func proxyEnv(up *sim.Server, dbPath string) map[string]string {
 	return map[string]string{
 		"PROXY_URL":      up.URL(),
 		"API_KEY":        upstreamKey,
@@ -165,7 +165,7 @@ func reopen(t *testing.T, path string) stats.Snapshot {
 }
 
 func TestSIGTERM_LetsStreamFinishAndStoresIt(t *testing.T) {
-	up, err := upstreamtest.New(upstreamtest.Options{StreamChunks: 15, ChunkInterval: 100 * time.Millisecond})
+	up, err := sim.New(sim.Options{StreamChunks: 15, ChunkInterval: 100 * time.Millisecond})
 	require.NoError(t, err)
 	defer up.Close()
 	db := filepath.Join(t.TempDir(), "data", "llm-proxy.db")
@@ -197,7 +197,7 @@ func TestSIGTERM_LetsStreamFinishAndStoresIt(t *testing.T) {
 }
 
 func TestKill9_DatabaseOpensWithAtMostTheLastSecondMissing(t *testing.T) {
-	up, err := upstreamtest.New(upstreamtest.Options{ChunkInterval: -1})
+	up, err := sim.New(sim.Options{ChunkInterval: -1})
 	require.NoError(t, err)
 	defer up.Close()
 	db := filepath.Join(t.TempDir(), "llm-proxy.db")
@@ -323,7 +323,7 @@ func TestDemo_StartsWithoutKeysAndStreams(t *testing.T) {
 // TestLogs_NeverShowKeys scans everything a run produces — logs, error
 // bodies, the dashboard payload, metrics — for any key.
 func TestLogs_NeverShowKeys(t *testing.T) {
-	up, err := upstreamtest.New(upstreamtest.Options{ChunkInterval: -1})
+	up, err := sim.New(sim.Options{ChunkInterval: -1})
 	require.NoError(t, err)
 	defer up.Close()
 	env := proxyEnv(up, "memory")
@@ -335,7 +335,7 @@ func TestLogs_NeverShowKeys(t *testing.T) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-	up.Push(upstreamtest.Step{Status: 401, Body: upstreamtest.OpenAIError("invalid_request_error", "Incorrect API key provided: "+upstreamKey)})
+	up.Push(sim.Step{Status: 401, Body: sim.OpenAIError("invalid_request_error", "Incorrect API key provided: "+upstreamKey)})
 	bad := chatRequest(t, p.base, false)
 	bad.Header.Set("Authorization", "Bearer wrong-key-TEST-999")
 	seen := map[string]string{} // what a client, a dashboard script and a scraper see
@@ -378,7 +378,7 @@ func TestLogs_NeverShowKeys(t *testing.T) {
 // LLMPROXY_SCREENSHOT set, the screenshot is copied there (docs/dashboard.png).
 func TestBrowser_DashboardFollowsRealTraffic(t *testing.T) {
 	dashboardtest.RequireChromium(t)
-	up, err := upstreamtest.New(upstreamtest.Options{StreamChunks: 8, ChunkInterval: 10 * time.Millisecond, RateLimitShare: 0.3})
+	up, err := sim.New(sim.Options{StreamChunks: 8, ChunkInterval: 10 * time.Millisecond, RateLimitShare: 0.3})
 	require.NoError(t, err)
 	defer up.Close()
 	p := start(t, proxyEnv(up, "memory"))
@@ -395,7 +395,7 @@ func TestBrowser_DashboardFollowsRealTraffic(t *testing.T) {
 }
 
 func TestMetrics_ExposeFamiliesAndMoveWithTraffic(t *testing.T) {
-	up, err := upstreamtest.New(upstreamtest.Options{ChunkInterval: -1})
+	up, err := sim.New(sim.Options{ChunkInterval: -1})
 	require.NoError(t, err)
 	defer up.Close()
 	env := proxyEnv(up, "memory")
@@ -417,7 +417,7 @@ func TestMetrics_ExposeFamiliesAndMoveWithTraffic(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, 401, resp.StatusCode, "METRICS_KEY protects /metrics")
 
-	up.Push(upstreamtest.Step{Status: 429, Body: upstreamtest.OpenAIError("rate_limit_error", "Rate limit reached")})
+	up.Push(sim.Step{Status: 429, Body: sim.OpenAIError("rate_limit_error", "Rate limit reached")})
 	for _, stream := range []bool{false, true, false} {
 		resp, err := http.DefaultClient.Do(chatRequest(t, p.base, stream))
 		require.NoError(t, err)

@@ -25,7 +25,7 @@ import (
 	"github.com/llm-proxy/llm-proxy/handlers/dashboard"
 	"github.com/llm-proxy/llm-proxy/stats"
 	"github.com/llm-proxy/llm-proxy/upstream"
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 // App is one running llm-proxy: its Fiber app and everything behind it.
@@ -38,7 +38,7 @@ type App struct {
 	recorder *stats.Recorder
 	metrics  *stats.Metrics
 	dash     *dashboard.Dashboard
-	demo     *upstreamtest.Server
+	demo     *sim.Server
 	version  string
 	// metricsKeys holds METRICS_KEY (empty set when unset).
 	metricsKeys *handlers.Keys

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 // DemoAccessKey is the client key demo mode uses when MY_ACCESS_KEY is unset.
@@ -32,7 +32,7 @@ func PrepareDemo(cfg *Config) {
 // startDemoUpstream starts the simulated OpenAI + Anthropic upstream on
 // 127.0.0.1 and points two targets at it.
 func (a *App) startDemoUpstream() error {
-	srv, err := upstreamtest.New(upstreamtest.Options{
+	srv, err := sim.New(sim.Options{
 		RateLimitShare: a.cfg.DemoRateLimitShare,
 		StreamChunks:   24,
 		ChunkInterval:  60 * time.Millisecond,

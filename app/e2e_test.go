@@ -1,7 +1,7 @@
 package app
 
 // End-to-end tests: a real proxy (New + Serve on a loopback port) in front
-// of scripted upstreamtest servers, driven by a real net/http client. Each
+// of scripted sim servers, driven by a real net/http client. Each
 // test asserts what the client saw, what the request record says and what
 // the upstream received. Scenarios from the relay issue.
 
@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/llm-proxy/llm-proxy/stats"
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 // Two rate limits, then an answer: the client sees only the answer, after
@@ -27,13 +27,13 @@ func TestE2E_RateLimitRetriedUntilSuccess(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB, upKeyC})
 			cfg.TargetNames = []string{"ta", "tb", "tc"}
 			p := startProxy(t, cfg)
 
-			rl := upstreamtest.Step{Status: http.StatusTooManyRequests, Body: f.errorBody("rate_limit_error", "Rate limit reached")}
-			up.Push(rl, rl, upstreamtest.Step{Body: f.okBody, Header: map[string]string{"X-Upstream-Marker": "third"}})
+			rl := sim.Step{Status: http.StatusTooManyRequests, Body: f.errorBody("rate_limit_error", "Rate limit reached")}
+			up.Push(rl, rl, sim.Step{Body: f.okBody, Header: map[string]string{"X-Upstream-Marker": "third"}})
 
 			a := p.call(f.req(f.body))
 			wantStatus(t, a, http.StatusOK)
@@ -81,19 +81,19 @@ func TestE2E_AllRateLimited(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 			cfg.TargetNames = []string{"ta", "tb"}
 			cfg.MaxRetries = 3
 			p := startProxy(t, cfg)
 
 			up.Push(
-				upstreamtest.Step{Status: 429, Body: f.errorBody("rate_limit_error", "Rate limit reached")},
-				upstreamtest.Step{Status: 403, Body: f.errorBody("permission_error", "Too Many Requests for this organization")},
-				upstreamtest.Step{Status: 429, Body: "slow down"},
-				upstreamtest.Step{Status: 503, Body: f.errorBody("api_error", "upstream rate_limit exceeded")},
-				upstreamtest.Step{Body: f.okBody}, // never reached
-				upstreamtest.Step{Body: f.okBody},
+				sim.Step{Status: 429, Body: f.errorBody("rate_limit_error", "Rate limit reached")},
+				sim.Step{Status: 403, Body: f.errorBody("permission_error", "Too Many Requests for this organization")},
+				sim.Step{Status: 429, Body: "slow down"},
+				sim.Step{Status: 503, Body: f.errorBody("api_error", "upstream rate_limit exceeded")},
+				sim.Step{Body: f.okBody}, // never reached
+				sim.Step{Body: f.okBody},
 			)
 			a := p.call(f.req(f.body))
 			wantStatus(t, a, http.StatusTooManyRequests)
@@ -127,17 +127,17 @@ func TestE2E_StreamFirstEventRateLimitRetried(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB, upKeyC})
 			cfg.TargetNames = []string{"ta", "tb", "tc"}
 			p := startProxy(t, cfg)
 
 			good := f.stream(words(3), 5, 3)
 			up.Push(
-				upstreamtest.Step{Events: []string{f.errorEvent("rate_limit_error", "Rate limit reached for requests")}},
+				sim.Step{Events: []string{f.errorEvent("rate_limit_error", "Rate limit reached for requests")}},
 				// a leading comment does not hide the error event
-				upstreamtest.Step{Events: []string{": PROCESSING\n\n", f.errorEvent("rate_limit_error", "rate_limit_exceeded"), "data: never relayed\n\n"}},
-				upstreamtest.Step{Events: good},
+				sim.Step{Events: []string{": PROCESSING\n\n", f.errorEvent("rate_limit_error", "rate_limit_exceeded"), "data: never relayed\n\n"}},
+				sim.Step{Events: good},
 			)
 			a, evs, err := p.stream(f.req(f.streamBody))
 			if err != nil {
@@ -174,11 +174,11 @@ func TestE2E_ServerErrorThenSuccess(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 			cfg.TargetNames = []string{"ta", "tb"}
 			p := startProxy(t, cfg)
-			up.Push(upstreamtest.Step{Status: 500, Body: f.errorBody("server_error", "internal")}, upstreamtest.Step{Body: f.okBody})
+			up.Push(sim.Step{Status: 500, Body: f.errorBody("server_error", "internal")}, sim.Step{Body: f.okBody})
 
 			a := p.call(f.req(f.body))
 			wantStatus(t, a, http.StatusOK)
@@ -214,15 +214,15 @@ func TestE2E_AllServerErrorsRelayLast(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 			cfg.MaxRetries = 2
 			p := startProxy(t, cfg)
 			lastBody := "<html><body>502 Bad Gateway — nginx ünïcode\x01</body></html>\n"
 			up.Push(
-				upstreamtest.Step{Status: 500, Body: tc.f.errorBody("server_error", "first")},
-				upstreamtest.Step{Status: 503, Body: tc.f.errorBody("api_error", "second"), Header: map[string]string{"X-Attempt": "2"}},
-				upstreamtest.Step{Status: 502, Body: lastBody, Header: map[string]string{
+				sim.Step{Status: 500, Body: tc.f.errorBody("server_error", "first")},
+				sim.Step{Status: 503, Body: tc.f.errorBody("api_error", "second"), Header: map[string]string{"X-Attempt": "2"}},
+				sim.Step{Status: 502, Body: lastBody, Header: map[string]string{
 					"Content-Type": "text/html; charset=utf-8", "X-Attempt": "3"}},
 			)
 			a := p.call(request{path: tc.f.path, body: tc.body, keyHeader: tc.f.headerKey})
@@ -255,14 +255,14 @@ func TestE2E_ClientErrorsRelayedNotRetried(t *testing.T) {
 		for _, f := range families {
 			t.Run(fmt.Sprintf("%d-%s", status, f.name), func(t *testing.T) {
 				t.Parallel()
-				up := newUpstream(t, upstreamtest.Options{})
+				up := newUpstream(t, sim.Options{})
 				cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 				p := startProxy(t, cfg)
 				body := f.errorBody("invalid_request_error", fmt.Sprintf("upstream says %d", status))
 				up.Push(
-					upstreamtest.Step{Status: status, Body: body, Header: map[string]string{
+					sim.Step{Status: status, Body: body, Header: map[string]string{
 						"Content-Type": "application/json; charset=utf-8", "X-Request-Id": "req_123"}},
-					upstreamtest.Step{Body: f.okBody},
+					sim.Step{Body: f.okBody},
 				)
 				a := p.call(f.req(f.body))
 				wantStatus(t, a, status)
@@ -292,23 +292,23 @@ func TestE2E_ClientErrorsRelayedNotRetried(t *testing.T) {
 // the next target, for plain and streaming requests.
 func TestE2E_DroppedConnectionRetried(t *testing.T) {
 	t.Parallel()
-	for _, fault := range []upstreamtest.Fault{upstreamtest.FaultReset, upstreamtest.FaultClose} {
+	for _, fault := range []sim.Fault{sim.FaultReset, sim.FaultClose} {
 		for _, stream := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%v-stream=%v", fault, stream), func(t *testing.T) {
 				t.Parallel()
 				f := families[0]
-				up := newUpstream(t, upstreamtest.Options{})
+				up := newUpstream(t, sim.Options{})
 				cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 				cfg.TargetNames = []string{"ta", "tb"}
 				p := startProxy(t, cfg)
 				good := f.stream(words(2), 3, 2)
-				okStep := upstreamtest.Step{Body: f.okBody}
+				okStep := sim.Step{Body: f.okBody}
 				body := f.body
 				if stream {
-					okStep = upstreamtest.Step{Events: good}
+					okStep = sim.Step{Events: good}
 					body = f.streamBody
 				}
-				up.Push(upstreamtest.Step{Fault: fault}, okStep)
+				up.Push(sim.Step{Fault: fault}, okStep)
 				a := p.call(f.req(body))
 				wantStatus(t, a, 200)
 				want := f.okBody
@@ -335,13 +335,13 @@ func TestE2E_DroppedConnectionRetried(t *testing.T) {
 // the next requests go straight to B without touching A.
 func TestE2E_RetryAfterSkipsCoolingTarget(t *testing.T) {
 	t.Parallel()
-	upA := newUpstream(t, upstreamtest.Options{})
-	upB := newUpstream(t, upstreamtest.Options{})
+	upA := newUpstream(t, sim.Options{})
+	upB := newUpstream(t, sim.Options{})
 	cfg := testConfig([]string{upA.URL(), upB.URL()}, []string{upKeyA, upKeyB})
 	cfg.TargetNames = []string{"A", "B"}
 	p := startProxy(t, cfg)
 	f := families[0]
-	upA.Push(upstreamtest.Step{Status: 429, Header: map[string]string{"Retry-After": "30"}, Body: f.errorBody("rate_limit_error", "Rate limit reached")})
+	upA.Push(sim.Step{Status: 429, Header: map[string]string{"Retry-After": "30"}, Body: f.errorBody("rate_limit_error", "Rate limit reached")})
 
 	a := p.call(f.req(f.body))
 	wantStatus(t, a, 200)
@@ -375,11 +375,11 @@ func TestE2E_RetryAfterSkipsCoolingTarget(t *testing.T) {
 func TestE2E_StreamArrivesIncrementally(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA})
 			p := startProxy(t, cfg)
 			evs := f.stream(words(10), 9, 10)
-			up.Push(upstreamtest.Step{Events: evs, Interval: 100 * time.Millisecond})
+			up.Push(sim.Step{Events: evs, Interval: 100 * time.Millisecond})
 
 			a, got, err := p.stream(f.req(f.streamBody))
 			if err != nil {
@@ -431,25 +431,25 @@ func TestE2E_ClientAbortClosesUpstream(t *testing.T) {
 	cases := []struct {
 		name  string
 		f     family
-		fault upstreamtest.Fault // FaultStall: the client leaves during upstream silence
+		fault sim.Fault // FaultStall: the client leaves during upstream silence
 	}{
-		{"openai-flowing", families[0], upstreamtest.FaultNone},
-		{"anthropic-flowing", families[1], upstreamtest.FaultNone},
-		{"openai-silent", families[0], upstreamtest.FaultStall},
-		{"anthropic-silent", families[1], upstreamtest.FaultStall},
+		{"openai-flowing", families[0], sim.FaultNone},
+		{"anthropic-flowing", families[1], sim.FaultNone},
+		{"openai-silent", families[0], sim.FaultStall},
+		{"anthropic-silent", families[1], sim.FaultStall},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := tc.f
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 			cfg.KeepAliveInterval = 200 * time.Millisecond
 			p := startProxy(t, cfg)
 			evs := f.stream(words(60), 3, 60)
-			step := upstreamtest.Step{Events: evs, Interval: 100 * time.Millisecond}
-			if tc.fault == upstreamtest.FaultStall {
-				step = upstreamtest.Step{Events: evs[:3], Fault: upstreamtest.FaultStall}
+			step := sim.Step{Events: evs, Interval: 100 * time.Millisecond}
+			if tc.fault == sim.FaultStall {
+				step = sim.Step{Events: evs[:3], Fault: sim.FaultStall}
 			}
 			up.Push(step)
 
@@ -489,13 +489,13 @@ func TestE2E_MidStreamDeath(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 			p := startProxy(t, cfg)
 			full := f.stream(words(5), 4, 5)
 			sent := full[:4]
-			up.Push(upstreamtest.Step{Events: sent, Fault: upstreamtest.FaultCutStream, Interval: 10 * time.Millisecond},
-				upstreamtest.Step{Events: full})
+			up.Push(sim.Step{Events: sent, Fault: sim.FaultCutStream, Interval: 10 * time.Millisecond},
+				sim.Step{Events: full})
 
 			a, evs, err := p.stream(f.req(f.streamBody))
 			if err != nil {
@@ -553,13 +553,13 @@ func TestE2E_KeepAliveDuringSilence(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA})
 			cfg.KeepAliveInterval = 200 * time.Millisecond
 			cfg.StreamIdleTimeout = 3 * time.Second
 			p := startProxy(t, cfg)
 			evs := f.stream(words(2), 2, 2)
-			up.Push(upstreamtest.Step{Events: []string{concat(evs[:2]), concat(evs[2:])}, Interval: 1200 * time.Millisecond})
+			up.Push(sim.Step{Events: []string{concat(evs[:2]), concat(evs[2:])}, Interval: 1200 * time.Millisecond})
 
 			a, got, err := p.stream(f.req(f.streamBody))
 			if err != nil {
@@ -599,7 +599,7 @@ func TestE2E_KeepAliveDuringSilence(t *testing.T) {
 // A 20 MiB body (a base64 image) passes intact.
 func TestE2E_LargeBodyIntact(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t, upstreamtest.Options{})
+	up := newUpstream(t, sim.Options{})
 	cfg := testConfig([]string{up.URL()}, []string{upKeyA})
 	p := startProxy(t, cfg)
 	raw := make([]byte, 15<<20)
@@ -611,7 +611,7 @@ func TestE2E_LargeBodyIntact(t *testing.T) {
 	if len(body) < 20<<20 {
 		t.Fatalf("body is %d bytes", len(body))
 	}
-	up.Push(upstreamtest.Step{Body: families[0].okBody})
+	up.Push(sim.Step{Body: families[0].okBody})
 	a := p.call(request{path: "/v1/chat/completions", body: body})
 	wantStatus(t, a, 200)
 	reqs := up.Requests()
@@ -631,7 +631,7 @@ func TestE2E_LargeBodyIntact(t *testing.T) {
 // and the query string is kept.
 func TestE2E_HeadersAndKeys(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t, upstreamtest.Options{Keys: []string{upKeyA}})
+	up := newUpstream(t, sim.Options{Keys: []string{upKeyA}})
 	cfg := testConfig([]string{up.URL()}, []string{upKeyA})
 	p := startProxy(t, cfg)
 	passed := map[string]string{
@@ -666,7 +666,7 @@ func TestE2E_HeadersAndKeys(t *testing.T) {
 		{"stale-bearer-and-x-api-key", "/v1/messages", "x-api-key", clientKey2, "X-Api-Key", map[string]string{"Authorization": "Bearer " + clientKey + "-stale"}},
 	}
 	for i, tc := range cases {
-		up.Push(upstreamtest.Step{Body: `{}`, Header: map[string]string{
+		up.Push(sim.Step{Body: `{}`, Header: map[string]string{
 			"X-Upstream-Id": "u1", "Keep-Alive": "timeout=99", "Proxy-Authenticate": "Basic"}})
 		h := map[string]string{}
 		for k, v := range tc.extra {
@@ -757,14 +757,14 @@ func TestE2E_HeadersAndKeys(t *testing.T) {
 // one makes a point of exercising the paths that log.)
 func TestE2E_NoKeysInLogs(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t, upstreamtest.Options{})
+	up := newUpstream(t, sim.Options{})
 	cfg := testConfig([]string{up.URL(), closedPortURL(t)}, []string{upKeyA, upKeyB})
 	p := startProxy(t, cfg)
 	f := families[0]
 	up.Push(
-		upstreamtest.Step{Status: 401, Body: f.errorBody("invalid_request_error", "Incorrect API key provided: "+upKeyA)},
-		upstreamtest.Step{Status: 429, Body: f.errorBody("rate_limit_error", "rate limit for key "+upKeyA)},
-		upstreamtest.Step{Status: 500, Body: "key " + upKeyA},
+		sim.Step{Status: 401, Body: f.errorBody("invalid_request_error", "Incorrect API key provided: "+upKeyA)},
+		sim.Step{Status: 429, Body: f.errorBody("rate_limit_error", "rate limit for key "+upKeyA)},
+		sim.Step{Status: 500, Body: "key " + upKeyA},
 	)
 	p.call(f.req(f.body))
 	p.call(f.req(f.body))
@@ -787,30 +787,30 @@ func TestE2E_UpstreamKeyRedactedFromErrors(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA})
 			cfg.MaxRetries = 1
 			p := startProxy(t, cfg)
-			up.Push(upstreamtest.Step{Status: 401, Body: f.errorBody("authentication_error", "Incorrect API key provided: "+upKeyA+". You can find your API key at …")})
+			up.Push(sim.Step{Status: 401, Body: f.errorBody("authentication_error", "Incorrect API key provided: "+upKeyA+". You can find your API key at …")})
 			a := p.call(f.req(f.body))
 			wantStatus(t, a, 401)
 			assertNoKeysIn(t, "relayed error body", string(a.body))
 			errorMessage(t, f.name, a.body) // still a well-formed error
 
 			// The last of several server errors, relayed, and a stream's error event.
-			up.Push(upstreamtest.Step{Status: 500, Body: "a"}, upstreamtest.Step{Status: 500, Body: "bad key " + upKeyA})
+			up.Push(sim.Step{Status: 500, Body: "a"}, sim.Step{Status: 500, Body: "bad key " + upKeyA})
 			a = p.call(f.req(f.body))
 			wantStatus(t, a, 500)
 			assertNoKeysIn(t, "relayed 5xx body", string(a.body))
 
-			up.Push(upstreamtest.Step{Status: 403, Body: f.errorBody("permission_error", "key "+upKeyA+" may not use this model")})
+			up.Push(sim.Step{Status: 403, Body: f.errorBody("permission_error", "key "+upKeyA+" may not use this model")})
 			a, _, _ = p.stream(f.req(f.streamBody))
 			wantStatus(t, a, 403)
 			assertNoKeysIn(t, "relayed error to a stream request", string(a.body))
 
 			// A stream whose first event is an error echoing the key, relayed
 			// when the retries run out.
-			echo := upstreamtest.Step{Events: []string{f.errorEvent("overloaded_error", "Overloaded (key "+upKeyA+")")}}
+			echo := sim.Step{Events: []string{f.errorEvent("overloaded_error", "Overloaded (key "+upKeyA+")")}}
 			up.Push(echo, echo)
 			a, _, _ = p.stream(f.req(f.streamBody))
 			wantStatus(t, a, 200)
@@ -827,7 +827,7 @@ func TestE2E_UpstreamKeyRedactedFromErrors(t *testing.T) {
 // comma-separated MY_ACCESS_KEY all work.
 func TestE2E_PermissionDenied(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t, upstreamtest.Options{})
+	up := newUpstream(t, sim.Options{})
 	env := map[string]string{
 		"PROXY_URL":     up.URL(),
 		"API_KEY":       upKeyA,
@@ -891,7 +891,7 @@ func TestE2E_PermissionDenied(t *testing.T) {
 // A body that is not JSON gets 400 in the family's shape and is not sent upstream.
 func TestE2E_NonJSONBodyRejected(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t, upstreamtest.Options{})
+	up := newUpstream(t, sim.Options{})
 	p := startProxy(t, testConfig([]string{up.URL()}, []string{upKeyA}))
 	for _, f := range families {
 		for _, body := range []string{"model=gpt-4o&stream=true", `{"model":"gpt-4o",`, `["not","an","object"]`, "\x00\x01binary"} {
@@ -915,7 +915,7 @@ func TestE2E_NonJSONBodyRejected(t *testing.T) {
 // proxy answers: the answer must reach it, not a connection reset.
 func TestE2E_BodyOverLimit(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t, upstreamtest.Options{})
+	up := newUpstream(t, sim.Options{})
 	cfg := testConfig([]string{up.URL()}, []string{upKeyA})
 	cfg.BodyLimit = 64 << 10
 	p := startProxy(t, cfg)
@@ -957,7 +957,7 @@ func TestE2E_BodyOverLimit(t *testing.T) {
 // GET /v1/models and the other /v1/* endpoints are passed through.
 func TestE2E_OtherEndpointsPassThrough(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t, upstreamtest.Options{})
+	up := newUpstream(t, sim.Options{})
 	p := startProxy(t, testConfig([]string{up.URL()}, []string{upKeyA}))
 	cases := []struct {
 		method, path, body, keyHeader string
@@ -986,7 +986,7 @@ func TestE2E_OtherEndpointsPassThrough(t *testing.T) {
 		}
 	}
 	// A streamed Responses API call is relayed as a stream, its terminal event recognised.
-	up.Push(upstreamtest.Step{Events: []string{
+	up.Push(sim.Step{Events: []string{
 		"event: response.created\ndata: {\"type\":\"response.created\"}\n\n",
 		"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}}\n\n",
 	}})

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/llm-proxy/llm-proxy/stats"
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 const allRateLimitedMsg = "错误重试全都rate limit,请再次重试."
@@ -54,11 +54,11 @@ func TestFaults_RetryAfterOneTarget(t *testing.T) {
 		for _, f := range families {
 			t.Run(tc.name+"-"+f.name, func(t *testing.T) {
 				t.Parallel()
-				up := newUpstream(t, upstreamtest.Options{})
+				up := newUpstream(t, sim.Options{})
 				cfg := testConfig([]string{up.URL()}, []string{upKeyA})
 				cfg.MaxRetries = 3
 				p := startProxy(t, cfg)
-				up.Push(upstreamtest.Step{Status: 429, Header: tc.header(), Body: f.errorBody("rate_limit_error", "Rate limit reached")})
+				up.Push(sim.Step{Status: 429, Header: tc.header(), Body: f.errorBody("rate_limit_error", "Rate limit reached")})
 
 				for i := 1; i <= 3; i++ {
 					a := p.call(f.req(f.body))
@@ -96,12 +96,12 @@ func TestFaults_RetryAfterShortWaitOneTarget(t *testing.T) {
 	for _, h := range []map[string]string{{"Retry-After": "1"}, {"retry-after-ms": "800"}} {
 		t.Run(fmt.Sprint(h), func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA})
 			p := startProxy(t, cfg)
 			f := families[0]
-			up.Push(upstreamtest.Step{Status: 429, Header: h, Body: f.errorBody("rate_limit_error", "Rate limit reached")},
-				upstreamtest.Step{Body: f.okBody})
+			up.Push(sim.Step{Status: 429, Header: h, Body: f.errorBody("rate_limit_error", "Rate limit reached")},
+				sim.Step{Body: f.okBody})
 			a := p.call(f.req(f.body))
 			wantStatus(t, a, 200)
 			if a.took < 700*time.Millisecond || a.took > 2500*time.Millisecond {
@@ -127,12 +127,12 @@ func TestFaults_RetryAfterSeveralTargets(t *testing.T) {
 			if form == "http-date" {
 				ra = time.Now().Add(46 * time.Second).UTC().Format(http.TimeFormat)
 			}
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB, upKeyC})
 			cfg.TargetNames = []string{"ta", "tb", "tc"}
 			p := startProxy(t, cfg)
 			f := families[1]
-			up.Push(upstreamtest.Step{Key: upKeyA, Status: 429, Header: map[string]string{"Retry-After": ra},
+			up.Push(sim.Step{Key: upKeyA, Status: 429, Header: map[string]string{"Retry-After": ra},
 				Body: f.errorBody("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")})
 			for range 6 {
 				wantStatus(t, p.call(f.req(f.body)), 200)
@@ -168,28 +168,28 @@ func TestFaults_OverloadRetried(t *testing.T) {
 		name   string
 		f      family
 		stream bool
-		step   upstreamtest.Step
+		step   sim.Step
 		status int // the failed attempt's status in the trail
 	}{
-		{"502", families[0], false, upstreamtest.Step{Status: 502, Body: "<html>Bad Gateway</html>", Header: map[string]string{"Content-Type": "text/html"}}, 502},
-		{"503", families[0], false, upstreamtest.Step{Status: 503, Body: families[0].errorBody("server_error", "The server is overloaded")}, 503},
-		{"504", families[0], true, upstreamtest.Step{Status: 504, Body: "gateway timeout"}, 504},
-		{"529", families[1], false, upstreamtest.Step{Status: 529, Body: upstreamtest.AnthropicError("overloaded_error", "Overloaded")}, 529},
-		{"529-stream", families[1], true, upstreamtest.Step{Status: 529, Body: upstreamtest.AnthropicError("overloaded_error", "Overloaded")}, 529},
-		{"first-event-overloaded", families[1], true, upstreamtest.Step{Events: []string{upstreamtest.AnthropicErrorEvent("overloaded_error", "Overloaded")}}, 200},
-		{"first-event-server-error", families[0], true, upstreamtest.Step{Events: []string{upstreamtest.OpenAIErrorEvent("server_error", "The server had an error while processing your request")}}, 200},
+		{"502", families[0], false, sim.Step{Status: 502, Body: "<html>Bad Gateway</html>", Header: map[string]string{"Content-Type": "text/html"}}, 502},
+		{"503", families[0], false, sim.Step{Status: 503, Body: families[0].errorBody("server_error", "The server is overloaded")}, 503},
+		{"504", families[0], true, sim.Step{Status: 504, Body: "gateway timeout"}, 504},
+		{"529", families[1], false, sim.Step{Status: 529, Body: sim.AnthropicError("overloaded_error", "Overloaded")}, 529},
+		{"529-stream", families[1], true, sim.Step{Status: 529, Body: sim.AnthropicError("overloaded_error", "Overloaded")}, 529},
+		{"first-event-overloaded", families[1], true, sim.Step{Events: []string{sim.AnthropicErrorEvent("overloaded_error", "Overloaded")}}, 200},
+		{"first-event-server-error", families[0], true, sim.Step{Events: []string{sim.OpenAIErrorEvent("server_error", "The server had an error while processing your request")}}, 200},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 			cfg.TargetNames = []string{"ta", "tb"}
 			p := startProxy(t, cfg)
 			good := tc.f.stream(words(2), 2, 2)
-			okStep, body, want := upstreamtest.Step{Body: tc.f.okBody}, tc.f.body, tc.f.okBody
+			okStep, body, want := sim.Step{Body: tc.f.okBody}, tc.f.body, tc.f.okBody
 			if tc.stream {
-				okStep, body, want = upstreamtest.Step{Events: good}, tc.f.streamBody, concat(good)
+				okStep, body, want = sim.Step{Events: good}, tc.f.streamBody, concat(good)
 			}
 			up.Push(tc.step, okStep)
 			a := p.call(tc.f.req(body))
@@ -216,7 +216,7 @@ func TestFaults_ConnectionRefused(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			dead := closedPortURL(t)
 			cfg := testConfig([]string{dead, up.URL()}, []string{upKeyA, upKeyB})
 			cfg.TargetNames = []string{"dead", "live"}
@@ -261,21 +261,21 @@ func TestFaults_SilentUpstreamTimesOut(t *testing.T) {
 	cases := []struct {
 		name   string
 		stream bool
-		step   upstreamtest.Step
+		step   sim.Step
 	}{
-		{"hang", false, upstreamtest.Step{Fault: upstreamtest.FaultHang}},
-		{"hang-stream", true, upstreamtest.Step{Fault: upstreamtest.FaultHang}},
-		{"header-delay", false, upstreamtest.Step{HeaderDelay: 20 * time.Second, Body: `{}`}},
-		{"header-delay-stream", true, upstreamtest.Step{HeaderDelay: 20 * time.Second, Events: []string{"data: {}\n\n"}}},
-		{"headers-then-silence-stream", true, upstreamtest.Step{Events: []string{}, Fault: upstreamtest.FaultStall}},
-		{"half-body", false, upstreamtest.Step{Body: families[0].okBody, Fault: upstreamtest.FaultStall}},
+		{"hang", false, sim.Step{Fault: sim.FaultHang}},
+		{"hang-stream", true, sim.Step{Fault: sim.FaultHang}},
+		{"header-delay", false, sim.Step{HeaderDelay: 20 * time.Second, Body: `{}`}},
+		{"header-delay-stream", true, sim.Step{HeaderDelay: 20 * time.Second, Events: []string{"data: {}\n\n"}}},
+		{"headers-then-silence-stream", true, sim.Step{Events: []string{}, Fault: sim.FaultStall}},
+		{"half-body", false, sim.Step{Body: families[0].okBody, Fault: sim.FaultStall}},
 	}
 	for _, tc := range cases {
 		for _, f := range families {
 			t.Run(tc.name+"-"+f.name, func(t *testing.T) {
 				t.Parallel()
-				upA := newUpstream(t, upstreamtest.Options{})
-				upB := newUpstream(t, upstreamtest.Options{})
+				upA := newUpstream(t, sim.Options{})
+				upB := newUpstream(t, sim.Options{})
 				cfg := testConfig([]string{upA.URL(), upB.URL()}, []string{upKeyA, upKeyB})
 				cfg.TargetNames = []string{"A", "B"}
 				cfg.ResponseTimeout = time.Second
@@ -315,7 +315,7 @@ func TestFaults_SlowButWithinLimits(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 			cfg.StreamFirstByteTimeout = 3 * time.Second
 			cfg.ResponseTimeout = 3 * time.Second
@@ -325,7 +325,7 @@ func TestFaults_SlowButWithinLimits(t *testing.T) {
 
 			// First event after 1.5s (headers at once).
 			evs := f.stream(words(3), 3, 3)
-			up.Push(upstreamtest.Step{Events: evs, FirstDelay: 1500 * time.Millisecond})
+			up.Push(sim.Step{Events: evs, FirstDelay: 1500 * time.Millisecond})
 			a, got, err := p.stream(f.req(f.streamBody))
 			if err != nil {
 				t.Fatalf("reading: %v", err)
@@ -338,7 +338,7 @@ func TestFaults_SlowButWithinLimits(t *testing.T) {
 				t.Errorf("first event after %v: the step's delay did not apply", got[0].at)
 			}
 			// Non-stream answer after 1.5s.
-			up.Push(upstreamtest.Step{Body: f.okBody, HeaderDelay: 1500 * time.Millisecond})
+			up.Push(sim.Step{Body: f.okBody, HeaderDelay: 1500 * time.Millisecond})
 			b := p.call(f.req(f.body))
 			wantStatus(t, b, 200)
 
@@ -350,7 +350,7 @@ func TestFaults_SlowButWithinLimits(t *testing.T) {
 			long := f.stream(words(1), 1, 1)
 			n := len(long)
 			chunks := []string{concat(long[:2]), concat(long[2 : n-2]), long[n-2], long[n-1]}
-			up.Push(upstreamtest.Step{Events: chunks, Interval: 700 * time.Millisecond})
+			up.Push(sim.Step{Events: chunks, Interval: 700 * time.Millisecond})
 			c, _, err := p2.stream(f.req(f.streamBody))
 			if err != nil {
 				t.Fatalf("reading long stream: %v", err)
@@ -395,14 +395,14 @@ func TestFaults_StreamStall(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 			cfg.StreamIdleTimeout = time.Second
 			cfg.KeepAliveInterval = 200 * time.Millisecond
 			p := startProxy(t, cfg)
 			evs := f.stream(words(4), 4, 4)
 			sent := evs[:4]
-			up.Push(upstreamtest.Step{Events: sent, Fault: upstreamtest.FaultStall})
+			up.Push(sim.Step{Events: sent, Fault: sim.FaultStall})
 
 			a, got, err := p.stream(f.req(f.streamBody))
 			if err != nil {
@@ -448,7 +448,7 @@ func TestFaults_MalformedEventRelayed(t *testing.T) {
 		for _, where := range []string{"middle", "first"} {
 			t.Run(f.name+"-"+where, func(t *testing.T) {
 				t.Parallel()
-				up := newUpstream(t, upstreamtest.Options{})
+				up := newUpstream(t, sim.Options{})
 				p := startProxy(t, testConfig([]string{up.URL()}, []string{upKeyA}))
 				good := f.stream(words(3), 6, 3)
 				var evs []string
@@ -457,7 +457,7 @@ func TestFaults_MalformedEventRelayed(t *testing.T) {
 				} else {
 					evs = append(append(append(evs, good[:3]...), bad...), good[3:]...)
 				}
-				up.Push(upstreamtest.Step{Events: evs})
+				up.Push(sim.Step{Events: evs})
 				a, _, err := p.stream(f.req(f.streamBody))
 				if err != nil {
 					t.Fatalf("reading: %v", err)
@@ -484,11 +484,11 @@ func TestFaults_StreamWithoutTerminalMarker(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			p := startProxy(t, testConfig([]string{up.URL()}, []string{upKeyA}))
 			full := f.stream(words(3), 8, 3)
 			evs := full[:len(full)-1] // everything but [DONE] / message_stop
-			up.Push(upstreamtest.Step{Events: evs})
+			up.Push(sim.Step{Events: evs})
 			a, _, err := p.stream(f.req(f.streamBody))
 			if err != nil {
 				t.Fatalf("reading: %v", err)
@@ -512,15 +512,15 @@ func TestFaults_ContextLengthNotRetried(t *testing.T) {
 	t.Parallel()
 	bodies := map[string]string{
 		"openai":    `{"error":{"message":"This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens. Please reduce the length of the messages.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}`,
-		"anthropic": upstreamtest.AnthropicError("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"),
+		"anthropic": sim.AnthropicError("invalid_request_error", "prompt is too long: 210000 tokens > 200000 maximum"),
 	}
 	for _, f := range families {
 		for _, stream := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s-stream=%v", f.name, stream), func(t *testing.T) {
 				t.Parallel()
-				up := newUpstream(t, upstreamtest.Options{})
+				up := newUpstream(t, sim.Options{})
 				p := startProxy(t, testConfig([]string{up.URL()}, []string{upKeyA, upKeyB}))
-				up.Push(upstreamtest.Step{Status: 400, Body: bodies[f.name]}, upstreamtest.Step{Body: f.okBody})
+				up.Push(sim.Step{Status: 400, Body: bodies[f.name]}, sim.Step{Body: f.okBody})
 				body := f.body
 				if stream {
 					body = f.streamBody
@@ -547,14 +547,14 @@ func TestFaults_ContextLengthNotRetried(t *testing.T) {
 // every client request succeeds; each 503 costs exactly one retry.
 func TestFaults_FlappingTarget(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t, upstreamtest.Options{})
+	up := newUpstream(t, sim.Options{})
 	cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 	cfg.TargetNames = []string{"flappy", "stable"}
 	p := startProxy(t, cfg)
 	f := families[0]
 	for range 10 {
-		up.Push(upstreamtest.Step{Key: upKeyA, Status: 503, Body: f.errorBody("server_error", "Service Unavailable")},
-			upstreamtest.Step{Key: upKeyA, Body: f.okBody})
+		up.Push(sim.Step{Key: upKeyA, Status: 503, Body: f.errorBody("server_error", "Service Unavailable")},
+			sim.Step{Key: upKeyA, Body: f.okBody})
 	}
 	const n = 12
 	for i := range n {
@@ -607,11 +607,11 @@ func TestFaults_AllTargetsCooling(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			upA := newUpstream(t, upstreamtest.Options{})
-			upB := newUpstream(t, upstreamtest.Options{})
+			upA := newUpstream(t, sim.Options{})
+			upB := newUpstream(t, sim.Options{})
 			p := startProxy(t, testConfig([]string{upA.URL(), upB.URL()}, []string{upKeyA, upKeyB}))
-			upA.Push(upstreamtest.Step{Status: 429, Header: map[string]string{"Retry-After": "60"}, Body: f.errorBody("rate_limit_error", "slow down")})
-			upB.Push(upstreamtest.Step{Status: 429, Header: map[string]string{"Retry-After": "90"}, Body: f.errorBody("rate_limit_error", "slow down")})
+			upA.Push(sim.Step{Status: 429, Header: map[string]string{"Retry-After": "60"}, Body: f.errorBody("rate_limit_error", "slow down")})
+			upB.Push(sim.Step{Status: 429, Header: map[string]string{"Retry-After": "90"}, Body: f.errorBody("rate_limit_error", "slow down")})
 			for i := range 6 {
 				body := f.body
 				if i%2 == 1 {
@@ -651,13 +651,13 @@ func TestFaults_AllTargetsCooling(t *testing.T) {
 	}
 	t.Run("within-wait-bound", func(t *testing.T) {
 		t.Parallel()
-		up := newUpstream(t, upstreamtest.Options{})
+		up := newUpstream(t, sim.Options{})
 		p := startProxy(t, testConfig([]string{up.URL()}, []string{upKeyA, upKeyB}))
 		f := families[0]
-		rl := func(ra string) upstreamtest.Step {
-			return upstreamtest.Step{Status: 429, Header: map[string]string{"Retry-After": ra}, Body: f.errorBody("rate_limit_error", "slow down")}
+		rl := func(ra string) sim.Step {
+			return sim.Step{Status: 429, Header: map[string]string{"Retry-After": ra}, Body: f.errorBody("rate_limit_error", "slow down")}
 		}
-		up.Push(rl("1"), rl("2"), upstreamtest.Step{Body: f.okBody})
+		up.Push(rl("1"), rl("2"), sim.Step{Body: f.okBody})
 		a := p.call(f.req(f.body))
 		wantStatus(t, a, 200)
 		if a.took < 700*time.Millisecond || a.took > 2500*time.Millisecond {
@@ -677,24 +677,24 @@ func TestFaults_MaxRetriesZero(t *testing.T) {
 	f := families[0]
 	cases := []struct {
 		name   string
-		step   upstreamtest.Step
+		step   sim.Step
 		body   string
 		status int
 	}{
-		{"429", upstreamtest.Step{Status: 429, Body: f.errorBody("rate_limit_error", "Rate limit reached")}, f.body, 429},
-		{"500", upstreamtest.Step{Status: 500, Body: "boom"}, f.body, 500},
-		{"reset", upstreamtest.Step{Fault: upstreamtest.FaultReset}, f.body, 502},
-		{"first-event-rate-limit", upstreamtest.Step{Events: []string{f.errorEvent("rate_limit_error", "Rate limit reached")}}, f.streamBody, 429},
-		{"ok", upstreamtest.Step{Body: f.okBody}, f.body, 200},
+		{"429", sim.Step{Status: 429, Body: f.errorBody("rate_limit_error", "Rate limit reached")}, f.body, 429},
+		{"500", sim.Step{Status: 500, Body: "boom"}, f.body, 500},
+		{"reset", sim.Step{Fault: sim.FaultReset}, f.body, 502},
+		{"first-event-rate-limit", sim.Step{Events: []string{f.errorEvent("rate_limit_error", "Rate limit reached")}}, f.streamBody, 429},
+		{"ok", sim.Step{Body: f.okBody}, f.body, 200},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB, upKeyC})
 			cfg.MaxRetries = 0
 			p := startProxy(t, cfg)
-			up.Push(tc.step, upstreamtest.Step{Body: f.okBody})
+			up.Push(tc.step, sim.Step{Body: f.okBody})
 			a := p.call(f.req(tc.body))
 			wantStatus(t, a, tc.status)
 			switch tc.status {
@@ -722,7 +722,7 @@ func TestFaults_HugeSSEEvent(t *testing.T) {
 		for _, where := range []string{"first", "middle"} {
 			t.Run(f.name+"-"+where, func(t *testing.T) {
 				t.Parallel()
-				up := newUpstream(t, upstreamtest.Options{})
+				up := newUpstream(t, sim.Options{})
 				p := startProxy(t, testConfig([]string{up.URL()}, []string{upKeyA}))
 				var sb strings.Builder
 				for sb.Len() < 1536<<10 {
@@ -732,7 +732,7 @@ func TestFaults_HugeSSEEvent(t *testing.T) {
 				if f.name == "anthropic" {
 					huge = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + sb.String() + "\"}}\n\n"
 				} else {
-					huge = upstreamtest.OpenAIChunk(sb.String())
+					huge = sim.OpenAIChunk(sb.String())
 				}
 				good := f.stream(words(2), 4, 2)
 				var evs []string
@@ -741,7 +741,7 @@ func TestFaults_HugeSSEEvent(t *testing.T) {
 				} else {
 					evs = append(append(append(evs, good[:2]...), huge), good[2:]...)
 				}
-				up.Push(upstreamtest.Step{Events: evs})
+				up.Push(sim.Step{Events: evs})
 				a, got, err := p.stream(f.req(f.streamBody))
 				if err != nil {
 					t.Fatalf("reading: %v", err)
@@ -798,7 +798,7 @@ func rawRequest(t *testing.T, base, target string) (int, string) {
 // even after it decodes it.
 func TestFaults_PathTricks(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t, upstreamtest.Options{})
+	up := newUpstream(t, sim.Options{})
 	p := startProxy(t, testConfig([]string{up.URL()}, []string{upKeyA}))
 	targets := []string{
 		"/v1/../api/stats",
@@ -855,7 +855,7 @@ func TestFaults_PathTricks(t *testing.T) {
 // left half-read (a stream abandoned after its first event) is never reused.
 func TestFaults_UpstreamConnectionReuse(t *testing.T) {
 	t.Parallel()
-	up := newUpstream(t, upstreamtest.Options{})
+	up := newUpstream(t, sim.Options{})
 	p := startProxy(t, testConfig([]string{up.URL()}, []string{upKeyA}))
 	f := families[0]
 	for i := range 4 {
@@ -870,8 +870,8 @@ func TestFaults_UpstreamConnectionReuse(t *testing.T) {
 	}
 	// A rate-limited first event: the rest of that stream is never read, so
 	// its connection must be closed, not pooled; the retry uses a new one.
-	up.Push(upstreamtest.Step{Events: []string{f.errorEvent("rate_limit_error", "Rate limit reached"), "data: rest\n\n"}, Interval: 50 * time.Millisecond},
-		upstreamtest.Step{Events: f.stream(words(2), 2, 2)})
+	up.Push(sim.Step{Events: []string{f.errorEvent("rate_limit_error", "Rate limit reached"), "data: rest\n\n"}, Interval: 50 * time.Millisecond},
+		sim.Step{Events: f.stream(words(2), 2, 2)})
 	a, _, err := p.stream(f.req(f.streamBody))
 	if err != nil || a.status != 200 {
 		t.Fatalf("retried stream: %d %v", a.status, err)
@@ -897,7 +897,7 @@ func TestFaults_NoConnectionSlotLeak(t *testing.T) {
 	for _, f := range families {
 		t.Run(f.name, func(t *testing.T) {
 			t.Parallel()
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA})
 			cfg.MaxConnsPerTarget = 1
 			cfg.ConnectTimeout = 500 * time.Millisecond
@@ -911,19 +911,19 @@ func TestFaults_NoConnectionSlotLeak(t *testing.T) {
 			steps := []struct {
 				name   string
 				body   string
-				steps  []upstreamtest.Step
+				steps  []sim.Step
 				status int
 				abort  bool
 			}{
-				{"first-event rate limit, retried", f.streamBody, []upstreamtest.Step{{Events: []string{f.errorEvent("rate_limit_error", "rate limit")}}, {Events: evs[:3]}}, 200, false},
-				{"cut stream", f.streamBody, []upstreamtest.Step{{Events: evs[:3], Fault: upstreamtest.FaultCutStream}}, 200, false},
-				{"stalled stream", f.streamBody, []upstreamtest.Step{{Events: evs[:3], Fault: upstreamtest.FaultStall}}, 200, false},
-				{"client abort", f.streamBody, []upstreamtest.Step{{Events: evs, Interval: 50 * time.Millisecond}}, 200, true},
-				{"timeout", f.body, []upstreamtest.Step{{Fault: upstreamtest.FaultHang}}, 504, false},
-				{"stream timeout", f.streamBody, []upstreamtest.Step{{HeaderDelay: 5 * time.Second}}, 504, false},
-				{"error to a stream request", f.streamBody, []upstreamtest.Step{{Status: 400, Body: f.errorBody("invalid_request_error", "bad")}}, 400, false},
-				{"half a body", f.body, []upstreamtest.Step{{Body: f.okBody, Fault: upstreamtest.FaultCutStream}, {Body: f.okBody}}, 200, false},
-				{"reset", f.body, []upstreamtest.Step{{Fault: upstreamtest.FaultReset}, {Body: f.okBody}}, 200, false},
+				{"first-event rate limit, retried", f.streamBody, []sim.Step{{Events: []string{f.errorEvent("rate_limit_error", "rate limit")}}, {Events: evs[:3]}}, 200, false},
+				{"cut stream", f.streamBody, []sim.Step{{Events: evs[:3], Fault: sim.FaultCutStream}}, 200, false},
+				{"stalled stream", f.streamBody, []sim.Step{{Events: evs[:3], Fault: sim.FaultStall}}, 200, false},
+				{"client abort", f.streamBody, []sim.Step{{Events: evs, Interval: 50 * time.Millisecond}}, 200, true},
+				{"timeout", f.body, []sim.Step{{Fault: sim.FaultHang}}, 504, false},
+				{"stream timeout", f.streamBody, []sim.Step{{HeaderDelay: 5 * time.Second}}, 504, false},
+				{"error to a stream request", f.streamBody, []sim.Step{{Status: 400, Body: f.errorBody("invalid_request_error", "bad")}}, 400, false},
+				{"half a body", f.body, []sim.Step{{Body: f.okBody, Fault: sim.FaultCutStream}, {Body: f.okBody}}, 200, false},
+				{"reset", f.body, []sim.Step{{Fault: sim.FaultReset}, {Body: f.okBody}}, 200, false},
 			}
 			for _, st := range steps {
 				up.Push(st.steps...)
@@ -966,10 +966,10 @@ func TestFaults_ClientLeavesWhileWaiting(t *testing.T) {
 		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) {
 			t.Parallel()
 			f := families[0]
-			up := newUpstream(t, upstreamtest.Options{})
+			up := newUpstream(t, sim.Options{})
 			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 			p := startProxy(t, cfg)
-			up.Push(upstreamtest.Step{Fault: upstreamtest.FaultHang})
+			up.Push(sim.Step{Fault: sim.FaultHang})
 
 			ctx, cancel := context.WithCancel(context.Background())
 			body := f.body

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/llm-proxy/llm-proxy/stats"
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 // Keys used by the end-to-end tests. They are long and distinctive so that a
@@ -64,15 +64,15 @@ var families = []family{
 	{
 		name: "openai", path: "/v1/chat/completions", body: openAIBody, streamBody: openAIStreamBody,
 		headerKey:  "Authorization",
-		errorEvent: upstreamtest.OpenAIErrorEvent, stream: upstreamtest.OpenAIStream,
-		errorBody: upstreamtest.OpenAIError, terminal: "data: [DONE]",
+		errorEvent: sim.OpenAIErrorEvent, stream: sim.OpenAIStream,
+		errorBody: sim.OpenAIError, terminal: "data: [DONE]",
 		okBody: `{"id":"chatcmpl-final","object":"chat.completion","model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"done"},"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}}`,
 	},
 	{
 		name: "anthropic", path: "/v1/messages", body: anthBody, streamBody: anthStreamBody,
 		headerKey:  "x-api-key",
-		errorEvent: upstreamtest.AnthropicErrorEvent, stream: upstreamtest.AnthropicStream,
-		errorBody: upstreamtest.AnthropicError, terminal: "event: message_stop",
+		errorEvent: sim.AnthropicErrorEvent, stream: sim.AnthropicStream,
+		errorBody: sim.AnthropicError, terminal: "event: message_stop",
 		okBody: `{"id":"msg_final","type":"message","role":"assistant","content":[{"type":"text","text":"done"}],"model":"claude-sonnet-4-5","stop_reason":"end_turn","usage":{"input_tokens":11,"output_tokens":7}}`,
 	},
 }
@@ -96,12 +96,12 @@ func (s *syncBuffer) String() string {
 }
 
 // newUpstream starts a recording simulated upstream, closed at cleanup.
-func newUpstream(t *testing.T, opts upstreamtest.Options) *upstreamtest.Server {
+func newUpstream(t *testing.T, opts sim.Options) *sim.Server {
 	t.Helper()
 	opts.Record = true
-	srv, err := upstreamtest.New(opts)
+	srv, err := sim.New(opts)
 	if err != nil {
-		t.Fatalf("upstreamtest.New: %v", err)
+		t.Fatalf("sim.New: %v", err)
 	}
 	t.Cleanup(srv.Close)
 	return srv
@@ -427,7 +427,7 @@ func wantStatus(t *testing.T, a answer, want int) {
 }
 
 // wantCount checks how many requests an upstream received.
-func wantCount(t *testing.T, what string, srv *upstreamtest.Server, want int) {
+func wantCount(t *testing.T, what string, srv *sim.Server, want int) {
 	t.Helper()
 	if got := srv.Count(); got != want {
 		t.Errorf("%s received %d requests, want %d", what, got, want)
@@ -435,7 +435,7 @@ func wantCount(t *testing.T, what string, srv *upstreamtest.Server, want int) {
 }
 
 // waitGone waits up to d for the upstream to report a client that left.
-func waitGone(t *testing.T, srv *upstreamtest.Server, d time.Duration) time.Duration {
+func waitGone(t *testing.T, srv *sim.Server, d time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	select {
@@ -472,7 +472,7 @@ func dataEvents(evs []timedEvent) []timedEvent {
 }
 
 // proxyPing is the keep-alive the proxy sends on Anthropic routes. (The
-// upstreamtest streams carry their own ping, written without the space, which
+// sim streams carry their own ping, written without the space, which
 // is data to relay, not a proxy keep-alive.)
 const proxyPing = "event: ping\ndata: {\"type\": \"ping\"}\n\n"
 

@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 func newTestRelay(t *testing.T, urls ...string) *Relay {
@@ -52,7 +52,7 @@ func drain(t *testing.T, res *Result) string {
 }
 
 func TestRelay_KeepAliveReuse(t *testing.T) {
-	up, err := upstreamtest.New(upstreamtest.Options{ChunkInterval: -1})
+	up, err := sim.New(sim.Options{ChunkInterval: -1})
 	require.NoError(t, err)
 	defer up.Close()
 	rl := newTestRelay(t, up.URL())
@@ -112,10 +112,10 @@ func TestRelay_StaleConnectionReplaced(t *testing.T) {
 }
 
 func TestRelay_CancelWhileWaiting(t *testing.T) {
-	up, err := upstreamtest.New(upstreamtest.Options{})
+	up, err := sim.New(sim.Options{})
 	require.NoError(t, err)
 	defer up.Close()
-	up.Push(upstreamtest.Step{Fault: upstreamtest.FaultHang})
+	up.Push(sim.Step{Fault: sim.FaultHang})
 	rl := newTestRelay(t, up.URL())
 	req := chatRequest(false)
 	req.Cancel = &Canceler{}
@@ -140,7 +140,7 @@ func TestRelay_CancelWhileWaiting(t *testing.T) {
 }
 
 func TestRelay_StreamAbortClosesUpstream(t *testing.T) {
-	up, err := upstreamtest.New(upstreamtest.Options{StreamChunks: 50, ChunkInterval: 50 * time.Millisecond})
+	up, err := sim.New(sim.Options{StreamChunks: 50, ChunkInterval: 50 * time.Millisecond})
 	require.NoError(t, err)
 	defer up.Close()
 	rl := newTestRelay(t, up.URL())
@@ -165,7 +165,7 @@ func TestRelay_ConnectionRefusedMovesOn(t *testing.T) {
 	require.NoError(t, err)
 	dead := "http://" + ln.Addr().String() + "/v1"
 	ln.Close()
-	up, err := upstreamtest.New(upstreamtest.Options{})
+	up, err := sim.New(sim.Options{})
 	require.NoError(t, err)
 	defer up.Close()
 	rl := newTestRelay(t, dead, up.URL())
@@ -178,14 +178,14 @@ func TestRelay_ConnectionRefusedMovesOn(t *testing.T) {
 }
 
 func TestRelay_PoolFullWaitsThenFails(t *testing.T) {
-	up, err := upstreamtest.New(upstreamtest.Options{})
+	up, err := sim.New(sim.Options{})
 	require.NoError(t, err)
 	defer up.Close()
 	u, _ := url.Parse(up.URL())
 	pool := NewPool([]Spec{{Name: "one", URL: u, Key: "k"}}, ClientOptions{ConnectTimeout: 200 * time.Millisecond, MaxConns: 1})
 	defer pool.Close()
 	rl := NewRelay(pool, Options{MaxRetries: 0, ResponseTimeout: 5 * time.Second, StreamFirstByteTimeout: 5 * time.Second})
-	up.Push(upstreamtest.Step{Events: []string{upstreamtest.OpenAIChunk("a")}, Fault: upstreamtest.FaultStall})
+	up.Push(sim.Step{Events: []string{sim.OpenAIChunk("a")}, Fault: sim.FaultStall})
 	held := rl.Do(chatRequest(true)) // holds the only connection
 	require.NotNil(t, held.Body)
 	res := rl.Do(chatRequest(false))

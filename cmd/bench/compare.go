@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 // CompareResult is an A/B comparison of two proxy binaries under the same
@@ -26,7 +26,7 @@ type CompareResult struct {
 // compare runs rounds × 2 slices of the non-stream load: A then B on odd
 // rounds, B then A on even ones.
 func compare(o options, binA, binB string, logf func(string, ...any)) (*CompareResult, error) {
-	up, err := upstreamtest.New(upstreamtest.Options{ChunkInterval: -1, Keys: []string{apiKey}})
+	up, err := sim.New(sim.Options{ChunkInterval: -1, Keys: []string{apiKey}})
 	if err != nil {
 		return nil, err
 	}

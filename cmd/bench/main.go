@@ -34,7 +34,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 type options struct {
@@ -246,7 +246,7 @@ func run(o options, stdout, stderr io.Writer) error {
 	b := &bench{o: o, bin: bin, logf: logf, res: res}
 	began := time.Now()
 	if o.only["nonstream"] || o.only["viewers"] {
-		up, err := upstreamtest.New(upstreamtest.Options{ChunkInterval: -1, Latency: 0, Keys: []string{apiKey}})
+		up, err := sim.New(sim.Options{ChunkInterval: -1, Latency: 0, Keys: []string{apiKey}})
 		if err != nil {
 			return err
 		}
@@ -261,7 +261,7 @@ func run(o options, stdout, stderr io.Writer) error {
 		}
 	}
 	if o.only["stream"] {
-		up, err := upstreamtest.New(upstreamtest.Options{
+		up, err := sim.New(sim.Options{
 			ChunkInterval: o.chunkGap, StreamChunks: o.chunks, Keys: []string{apiKey}})
 		if err != nil {
 			return err

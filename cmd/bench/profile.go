@@ -12,7 +12,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 // runProfile starts the proxy with PPROF=true, runs the non-stream load
@@ -23,13 +23,13 @@ import (
 // every stream is open). The pprof routes want the dashboard key
 // (MY_ACCESS_KEY by default) as a Bearer token.
 func runProfile(o options, bin string, stdout io.Writer, logf func(string, ...any)) error {
-	upOpts := upstreamtest.Options{ChunkInterval: -1, Keys: []string{apiKey}}
+	upOpts := sim.Options{ChunkInterval: -1, Keys: []string{apiKey}}
 	prefix := ""
 	if o.profileStreams > 0 {
-		upOpts = upstreamtest.Options{ChunkInterval: o.chunkGap, StreamChunks: o.chunks, Keys: []string{apiKey}}
+		upOpts = sim.Options{ChunkInterval: o.chunkGap, StreamChunks: o.chunks, Keys: []string{apiKey}}
 		prefix = "stream-"
 	}
-	up, err := upstreamtest.New(upOpts)
+	up, err := sim.New(upOpts)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 // Results is everything one bench run measured (the JSON output).
@@ -115,7 +115,7 @@ func (b *bench) problem(format string, args ...any) {
 	b.res.Problems = append(b.res.Problems, msg)
 }
 
-func (b *bench) startProxy(up *upstreamtest.Server, extra ...string) *proxyProc {
+func (b *bench) startProxy(up *sim.Server, extra ...string) *proxyProc {
 	p, err := startProxy(b.bin, up.URL(), append(append([]string(nil), b.o.proxyEnv...), extra...))
 	if err != nil {
 		b.problem("start proxy: %v", err)
@@ -136,7 +136,7 @@ func (b *bench) stopProxy(p *proxyProc, what string) {
 	}
 }
 
-func (b *bench) nonStream(up *upstreamtest.Server, conns int) {
+func (b *bench) nonStream(up *sim.Server, conns int) {
 	r := NonStreamResult{Conns: conns}
 	b.logf("nonstream %d conns: direct", conns)
 	direct := endpoint{addr: up.Addr(), path: "/v1/chat/completions", auth: "Bearer " + apiKey}
@@ -170,7 +170,7 @@ func (b *bench) nonStream(up *upstreamtest.Server, conns int) {
 	b.res.NonStream = append(b.res.NonStream, r)
 }
 
-func (b *bench) streams(up *upstreamtest.Server, n int) {
+func (b *bench) streams(up *sim.Server, n int) {
 	r := StreamResult{Streams: n}
 	timeout := 2*time.Minute + b.o.duration
 	b.logf("stream %d: direct", n)
@@ -238,7 +238,7 @@ func (b *bench) warm(ep endpoint) {
 // whose speed drifts treats both alike.
 const viewerSlices = 4
 
-func (b *bench) viewers(up *upstreamtest.Server, conns int) {
+func (b *bench) viewers(up *sim.Server, conns int) {
 	r := &ViewersResult{Viewers: b.o.viewers, Conns: conns}
 	b.logf("viewers: %d conns, alternately without and with %d viewers", conns, b.o.viewers)
 	p := b.startProxy(up)

@@ -1,4 +1,4 @@
-// Package upstreamtest is a simulated OpenAI + Anthropic upstream served on
+// Package sim is a simulated OpenAI + Anthropic upstream served on
 // 127.0.0.1, shared by the proxy's end-to-end tests, the fault-injection
 // suite, the benchmark load and `llm-proxy -demo`.
 //
@@ -15,4 +15,4 @@
 //
 // The event helpers ([OpenAIStream], [AnthropicStream], [OpenAIChunk], …)
 // build realistic wire text for scripted steps and for assertions.
-package upstreamtest
+package sim

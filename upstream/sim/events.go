@@ -1,4 +1,4 @@
-package upstreamtest
+package sim
 
 import (
 	"encoding/json"
@@ -22,7 +22,7 @@ const OpenAIDone = "data: [DONE]\n\n"
 func mustJSON(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic("upstreamtest: " + err.Error())
+		panic("sim: " + err.Error())
 	}
 	return string(b)
 }

@@ -1,4 +1,4 @@
-package upstreamtest
+package sim
 
 import (
 	"context"
@@ -137,13 +137,13 @@ func New(opts Options) (*Server, error) {
 		opts.ChunkInterval = DefaultChunkInterval
 	}
 	if opts.RateLimitShare < 0 || opts.RateLimitShare > 1 {
-		return nil, fmt.Errorf("upstreamtest: RateLimitShare %v is outside 0..1", opts.RateLimitShare)
+		return nil, fmt.Errorf("sim: RateLimitShare %v is outside 0..1", opts.RateLimitShare)
 	}
 	opts.Keys = append([]string(nil), opts.Keys...)
 
 	ln, err := net.Listen("tcp", opts.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("upstreamtest: listen on %s: %w", opts.Addr, err)
+		return nil, fmt.Errorf("sim: listen on %s: %w", opts.Addr, err)
 	}
 	s := &Server{
 		opts:      opts,

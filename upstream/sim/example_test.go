@@ -1,4 +1,4 @@
-package upstreamtest_test
+package sim_test
 
 import (
 	"fmt"
@@ -6,24 +6,24 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/llm-proxy/llm-proxy/upstream/upstreamtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 // A scripted rate limit, then a success: what a retrying client sees.
 func ExampleNew() {
-	srv, err := upstreamtest.New(upstreamtest.Options{})
+	srv, err := sim.New(sim.Options{})
 	if err != nil {
 		panic(err)
 	}
 	defer srv.Close()
 
 	srv.Push(
-		upstreamtest.Step{
+		sim.Step{
 			Status: http.StatusTooManyRequests,
 			Header: map[string]string{"Retry-After": "1"},
-			Body:   upstreamtest.OpenAIError("rate_limit_error", "Rate limit reached"),
+			Body:   sim.OpenAIError("rate_limit_error", "Rate limit reached"),
 		},
-		upstreamtest.Step{Body: `{"ok":true}`},
+		sim.Step{Body: `{"ok":true}`},
 	)
 
 	client := &http.Client{}

@@ -1,4 +1,4 @@
-package upstreamtest
+package sim
 
 import (
 	"net/http"

@@ -1,4 +1,4 @@
-package upstreamtest
+package sim
 
 import (
 	"cmp"
@@ -38,7 +38,7 @@ const (
 const (
 	// RateLimitMessage is the message of a simulated rate limit (both
 	// families); it mentions "rate limit" as real upstreams do.
-	RateLimitMessage = "Rate limit reached for requests (simulated by upstreamtest). Please try again later."
+	RateLimitMessage = "Rate limit reached for requests (simulated by sim). Please try again later."
 	// UnauthorizedMessage is the message of the 401 sent for a missing or
 	// unknown key; it never echoes the key.
 	UnauthorizedMessage = "Incorrect API key provided."
@@ -220,7 +220,7 @@ func (c *call) models(simRequest, string) {
 		Data   []model `json:"data"`
 	}{Object: "list"}
 	for _, id := range SimulatedModels {
-		list.Data = append(list.Data, model{ID: id, Object: "model", Created: 1700000000, OwnedBy: "upstreamtest"})
+		list.Data = append(list.Data, model{ID: id, Object: "model", Created: 1700000000, OwnedBy: "sim"})
 	}
 	c.jsonAnswer(mustJSON(list))
 }
