@@ -2,6 +2,7 @@ package translate
 
 import (
 	"github.com/tidwall/gjson"
+	"slices"
 )
 
 // badAnswer is returned for an upstream answer the translators cannot read:
@@ -15,13 +16,14 @@ func badAnswer(why string) *Error {
 // content, thinking as reasoning_content, tool_use as tool_calls, the stop
 // reason and usage mapped. Uses o.Created and o.ID. An unreadable answer
 // returns an *Error with Status 502.
-func AnswerAnthropicToOpenAI(body []byte, o Options) ([]byte, error) {
+// The result is appended to dst (which may be nil); body is not kept.
+func AnswerAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	root, ok := parse(body)
 	if !ok || !root.IsObject() {
 		return nil, badAnswer("not a JSON object")
 	}
 	var id, model, content, stop, usage gjson.Result
-	root.ForEach(func(k, v gjson.Result) bool {
+	each(root, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "id":
 			id = v
@@ -38,14 +40,14 @@ func AnswerAnthropicToOpenAI(body []byte, o Options) ([]byte, error) {
 	})
 	var text, reasoning, calls []byte
 	n := 0
-	content.ForEach(func(_, b gjson.Result) bool {
-		switch b.Get("type").Str {
+	each(content, func(_, b gjson.Result) bool {
+		switch get(b, "type").Str {
 		case "text":
-			text = append(text, strBody(b.Get("text"))...)
+			text = append(text, strBody(get(b, "text"))...)
 		case "thinking":
-			reasoning = append(reasoning, strBody(b.Get("thinking"))...)
+			reasoning = append(reasoning, strBody(get(b, "thinking"))...)
 		case "tool_use":
-			tid, name, input := b.Get("id"), b.Get("name"), b.Get("input")
+			tid, name, input := get(b, "id"), get(b, "name"), get(b, "input")
 			calls = comma(calls)
 			calls = append(calls, `{"id":`...)
 			if tid.Type == gjson.String && tid.Raw != `""` {
@@ -71,7 +73,7 @@ func AnswerAnthropicToOpenAI(body []byte, o Options) ([]byte, error) {
 		return true
 	})
 
-	out := make([]byte, 0, len(body)+256)
+	out := slices.Grow(dst, len(body)+256)
 	out = append(out, `{"id":`...)
 	out = stringOr(out, id, o.id())
 	out = append(out, `,"object":"chat.completion","created":`...)
@@ -132,7 +134,7 @@ type usage struct {
 // anthropicUsageOf reads an Anthropic usage object.
 func anthropicUsageOf(u gjson.Result) usage {
 	var x usage
-	u.ForEach(func(k, v gjson.Result) bool {
+	each(u, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "input_tokens":
 			x.input = v.Int()
@@ -153,14 +155,14 @@ func anthropicUsageOf(u gjson.Result) usage {
 func openAIUsageOf(u gjson.Result) usage {
 	var x usage
 	var prompt int64
-	u.ForEach(func(k, v gjson.Result) bool {
+	each(u, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "prompt_tokens":
 			prompt = v.Int()
 		case "completion_tokens":
 			x.output = v.Int()
 		case "prompt_tokens_details":
-			x.cacheRead = v.Get("cached_tokens").Int()
+			x.cacheRead = get(v, "cached_tokens").Int()
 		}
 		return true
 	})

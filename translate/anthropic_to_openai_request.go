@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/tidwall/gjson"
@@ -11,9 +12,9 @@ import (
 // comment for what is mapped, dropped and refused). A refused or unreadable
 // request returns an *Error (400) naming the field. A streaming request asks
 // for stream_options.include_usage, so the final message_delta has the usage.
-// The result is a new slice; body is not kept.
-func RequestAnthropicToOpenAI(body []byte, o Options) ([]byte, error) {
-	root, ok := parse(body)
+// The result is appended to dst (which may be nil); body is not kept.
+func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
+	root, ok := parseRequest(body, &o)
 	if !ok || !root.IsObject() {
 		return nil, invalid("body", "not a JSON object")
 	}
@@ -22,7 +23,7 @@ func RequestAnthropicToOpenAI(body []byte, o Options) ([]byte, error) {
 		topP, stop, metadata, stream, thinking gjson.Result
 	}
 	var err *Error
-	root.ForEach(func(k, v gjson.Result) bool {
+	each(root, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
 			f.model = v
@@ -62,7 +63,7 @@ func RequestAnthropicToOpenAI(body []byte, o Options) ([]byte, error) {
 		return nil, invalid("messages", "an array is required")
 	}
 
-	out := make([]byte, 0, len(body)+len(body)/8+256)
+	out := slices.Grow(dst, len(body)+len(body)/8+256)
 	out = append(out, '{')
 	out = key(out, "model")
 	if o.Model != "" {
@@ -78,7 +79,7 @@ func RequestAnthropicToOpenAI(body []byte, o Options) ([]byte, error) {
 		return nil, err
 	}
 	i := 0
-	f.messages.ForEach(func(_, m gjson.Result) bool {
+	each(f.messages, func(_, m gjson.Result) bool {
 		out, err = messageToOpenAI(out, m, i)
 		i++
 		return err == nil
@@ -106,7 +107,7 @@ func RequestAnthropicToOpenAI(body []byte, o Options) ([]byte, error) {
 		out = key(out, "stop")
 		out = append(out, f.stop.Raw...)
 	}
-	if u := f.metadata.Get("user_id"); u.Type == gjson.String {
+	if u := get(f.metadata, "user_id"); u.Type == gjson.String {
 		out = key(out, "user")
 		out = append(out, u.Raw...)
 	}
@@ -128,9 +129,9 @@ func RequestAnthropicToOpenAI(body []byte, o Options) ([]byte, error) {
 
 // reasoningEffort maps Anthropic's thinking setting to reasoning_effort.
 func reasoningEffort(t gjson.Result) string {
-	switch t.Get("type").Str {
+	switch get(t, "type").Str {
 	case "enabled":
-		switch b := t.Get("budget_tokens").Int(); {
+		switch b := get(t, "budget_tokens").Int(); {
 		case b < 4096:
 			return "low"
 		case b < 16384:
@@ -161,13 +162,13 @@ func systemMessage(out []byte, system gjson.Result) ([]byte, *Error) {
 		body := len(out)
 		var err *Error
 		j := 0
-		system.ForEach(func(_, b gjson.Result) bool {
-			if b.Get("type").Str != "text" {
+		each(system, func(_, b gjson.Result) bool {
+			if get(b, "type").Str != "text" {
 				err = refuse("system["+strconv.Itoa(j)+"].type", "only text is translated in system")
 				return false
 			}
 			j++
-			if s := strBody(b.Get("text")); s != "" {
+			if s := strBody(get(b, "text")); s != "" {
 				if len(out) > body {
 					out = append(out, `\n\n`...)
 				}
@@ -197,7 +198,7 @@ func messageToOpenAI(out []byte, m gjson.Result, i int) ([]byte, *Error) {
 		return nil, invalid(field, "an object is required")
 	}
 	var role, content gjson.Result
-	m.ForEach(func(k, v gjson.Result) bool {
+	each(m, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "role":
 			role = v
@@ -253,28 +254,28 @@ func userToOpenAI(out []byte, content gjson.Result, field string) ([]byte, *Erro
 		parts = append(parts, `"}`...)
 	}
 	j := 0
-	content.ForEach(func(_, b gjson.Result) bool {
+	each(content, func(_, b gjson.Result) bool {
 		bf := field + ".content[" + strconv.Itoa(j) + "]"
 		j++
-		switch typ := b.Get("type").Str; typ {
+		switch typ := get(b, "type").Str; typ {
 		case "text":
-			addText(strBody(b.Get("text")))
+			addText(strBody(get(b, "text")))
 		case "image":
-			if parts, err = imagePart(parts, b.Get("source"), bf); err != nil {
+			if parts, err = imagePart(parts, get(b, "source"), bf); err != nil {
 				return false
 			}
 			onlyTx = false
 		case "document":
-			src := b.Get("source")
-			switch src.Get("type").Str {
+			src := get(b, "source")
+			switch get(src, "type").Str {
 			case "text":
-				addText(strBody(src.Get("data")))
+				addText(strBody(get(src, "data")))
 			case "base64":
 				parts = comma(parts)
 				parts = append(parts, `{"type":"file","file":{"file_data":"data:`...)
-				parts = append(parts, strBody(src.Get("media_type"))...)
+				parts = append(parts, strBody(get(src, "media_type"))...)
 				parts = append(parts, `;base64,`...)
-				parts = append(parts, strBody(src.Get("data"))...)
+				parts = append(parts, strBody(get(src, "data"))...)
 				parts = append(parts, `"}}`...)
 				onlyTx = false
 			default:
@@ -315,15 +316,15 @@ func userToOpenAI(out []byte, content gjson.Result, field string) ([]byte, *Erro
 // imagePart appends an OpenAI image_url part for an Anthropic image source.
 func imagePart(parts []byte, src gjson.Result, field string) ([]byte, *Error) {
 	parts = comma(parts)
-	switch src.Get("type").Str {
+	switch get(src, "type").Str {
 	case "base64":
 		parts = append(parts, `{"type":"image_url","image_url":{"url":"data:`...)
-		parts = append(parts, strBody(src.Get("media_type"))...)
+		parts = append(parts, strBody(get(src, "media_type"))...)
 		parts = append(parts, `;base64,`...)
-		parts = append(parts, strBody(src.Get("data"))...)
+		parts = append(parts, strBody(get(src, "data"))...)
 		return append(parts, `"}}`...), nil
 	case "url":
-		u := src.Get("url")
+		u := get(src, "url")
 		if u.Type != gjson.String {
 			return nil, invalid(field+".source.url", "a string is required")
 		}
@@ -338,7 +339,7 @@ func imagePart(parts []byte, src gjson.Result, field string) ([]byte, *Error) {
 // the image parts it held. is_error has no OpenAI field: the text is marked.
 func toolMessage(out []byte, b gjson.Result, field string) ([]byte, []byte, *Error) {
 	var id, content, isErr gjson.Result
-	b.ForEach(func(k, v gjson.Result) bool {
+	each(b, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "tool_use_id":
 			id = v
@@ -367,12 +368,12 @@ func toolMessage(out []byte, b gjson.Result, field string) ([]byte, []byte, *Err
 	case content.IsArray():
 		n := 0
 		j := 0
-		content.ForEach(func(_, c gjson.Result) bool {
+		each(content, func(_, c gjson.Result) bool {
 			cf := field + ".content[" + strconv.Itoa(j) + "]"
 			j++
-			switch typ := c.Get("type").Str; typ {
+			switch typ := get(c, "type").Str; typ {
 			case "text":
-				if s := strBody(c.Get("text")); s != "" {
+				if s := strBody(get(c, "text")); s != "" {
 					if n > 0 {
 						out = append(out, `\n\n`...)
 					}
@@ -380,7 +381,7 @@ func toolMessage(out []byte, b gjson.Result, field string) ([]byte, []byte, *Err
 					n++
 				}
 			case "image":
-				imgs, err = imagePart(imgs, c.Get("source"), cf)
+				imgs, err = imagePart(imgs, get(c, "source"), cf)
 			default:
 				err = refuse(cf+".type", "content block "+strconv.Quote(typ)+" in a tool result has no OpenAI equivalent")
 			}
@@ -409,19 +410,19 @@ func assistantToOpenAI(out []byte, content gjson.Result, field string) ([]byte, 
 	var text, reasoning, calls []byte
 	var err *Error
 	j := 0
-	content.ForEach(func(_, b gjson.Result) bool {
+	each(content, func(_, b gjson.Result) bool {
 		bf := field + ".content[" + strconv.Itoa(j) + "]"
 		j++
-		switch typ := b.Get("type").Str; typ {
+		switch typ := get(b, "type").Str; typ {
 		case "text":
-			if s := strBody(b.Get("text")); s != "" {
+			if s := strBody(get(b, "text")); s != "" {
 				if len(text) > 0 {
 					text = append(text, `\n\n`...)
 				}
 				text = append(text, s...)
 			}
 		case "thinking":
-			if s := strBody(b.Get("thinking")); s != "" {
+			if s := strBody(get(b, "thinking")); s != "" {
 				if len(reasoning) > 0 {
 					reasoning = append(reasoning, `\n\n`...)
 				}
@@ -431,7 +432,7 @@ func assistantToOpenAI(out []byte, content gjson.Result, field string) ([]byte, 
 			// Encrypted for Anthropic only: nothing an OpenAI target can read.
 		case "tool_use":
 			var id, name, input gjson.Result
-			b.ForEach(func(k, v gjson.Result) bool {
+			each(b, func(k, v gjson.Result) bool {
 				switch k.Str {
 				case "id":
 					id = v
@@ -498,11 +499,11 @@ func toolsToOpenAI(out []byte, tools, choice gjson.Result) ([]byte, *Error) {
 		out = key(out, "tools")
 		out = append(out, '[')
 		i := 0
-		tools.ForEach(func(_, t gjson.Result) bool {
+		each(tools, func(_, t gjson.Result) bool {
 			field := "tools[" + strconv.Itoa(i) + "]"
 			i++
 			var typ, name, desc, schema gjson.Result
-			t.ForEach(func(k, v gjson.Result) bool {
+			each(t, func(k, v gjson.Result) bool {
 				switch k.Str {
 				case "type":
 					typ = v
@@ -547,7 +548,7 @@ func toolsToOpenAI(out []byte, tools, choice gjson.Result) ([]byte, *Error) {
 	if !choice.IsObject() {
 		return out, nil
 	}
-	switch typ := choice.Get("type").Str; typ {
+	switch typ := get(choice, "type").Str; typ {
 	case "auto":
 		out = key(out, "tool_choice")
 		out = append(out, `"auto"`...)
@@ -558,7 +559,7 @@ func toolsToOpenAI(out []byte, tools, choice gjson.Result) ([]byte, *Error) {
 		out = key(out, "tool_choice")
 		out = append(out, `"none"`...)
 	case "tool":
-		n := choice.Get("name")
+		n := get(choice, "name")
 		if n.Type != gjson.String {
 			return nil, invalid("tool_choice.name", "a string is required")
 		}
@@ -569,7 +570,7 @@ func toolsToOpenAI(out []byte, tools, choice gjson.Result) ([]byte, *Error) {
 	default:
 		return nil, invalid("tool_choice.type", "unknown value "+strconv.Quote(typ))
 	}
-	if choice.Get("disable_parallel_tool_use").Type == gjson.True {
+	if get(choice, "disable_parallel_tool_use").Type == gjson.True {
 		out = key(out, "parallel_tool_calls")
 		out = append(out, "false"...)
 	}

@@ -16,18 +16,18 @@ func EstimateTokens(body []byte) (int64, error) {
 		return 0, invalid("body", "not a JSON object")
 	}
 	var n int64
-	root.ForEach(func(k, v gjson.Result) bool {
+	each(root, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "system":
 			n += textBytes(v)
 		case "messages":
-			v.ForEach(func(_, m gjson.Result) bool {
-				n += textBytes(m.Get("content"))
+			each(v, func(_, m gjson.Result) bool {
+				n += textBytes(get(m, "content"))
 				return true
 			})
 		case "tools":
-			v.ForEach(func(_, t gjson.Result) bool {
-				n += int64(len(t.Get("name").Str) + len(t.Get("description").Str) + len(t.Get("input_schema").Raw))
+			each(v, func(_, t gjson.Result) bool {
+				n += int64(len(str(get(t, "name"))) + len(str(get(t, "description"))) + len(get(t, "input_schema").Raw))
 				return true
 			})
 		}
@@ -40,19 +40,19 @@ func EstimateTokens(body []byte) (int64, error) {
 // or blocks, tool results' content included).
 func textBytes(v gjson.Result) int64 {
 	if v.Type == gjson.String {
-		return int64(len(v.Str))
+		return int64(len(str(v)))
 	}
 	var n int64
-	v.ForEach(func(_, b gjson.Result) bool {
-		switch b.Get("type").Str {
+	each(v, func(_, b gjson.Result) bool {
+		switch get(b, "type").Str {
 		case "text":
-			n += int64(len(b.Get("text").Str))
+			n += int64(len(str(get(b, "text"))))
 		case "thinking":
-			n += int64(len(b.Get("thinking").Str))
+			n += int64(len(str(get(b, "thinking"))))
 		case "tool_use":
-			n += int64(len(b.Get("name").Str) + len(b.Get("input").Raw))
+			n += int64(len(str(get(b, "name"))) + len(get(b, "input").Raw))
 		case "tool_result":
-			n += textBytes(b.Get("content"))
+			n += textBytes(get(b, "content"))
 		}
 		return true
 	})

@@ -37,7 +37,7 @@ type errorGolden struct {
 
 // runJSONGolden runs fn on every dir/*.in.json and compares with
 // dir/*.golden.json (an answer, or {"error":{…}} for a refusal).
-func runJSONGolden(t *testing.T, dir string, fn func([]byte, Options) ([]byte, error)) {
+func runJSONGolden(t *testing.T, dir string, fn func(dst, body []byte, o Options) ([]byte, error)) {
 	t.Helper()
 	ins, err := filepath.Glob(filepath.Join("testdata", dir, "*.in.json"))
 	require.NoError(t, err)
@@ -47,7 +47,7 @@ func runJSONGolden(t *testing.T, dir string, fn func([]byte, Options) ([]byte, e
 		t.Run(name, func(t *testing.T) {
 			body, err := os.ReadFile(in)
 			require.NoError(t, err)
-			out, terr := fn(body, goldenOptions(name))
+			out, terr := fn(nil, body, goldenOptions(name))
 			var got []byte
 			if terr != nil {
 				var e *Error

@@ -29,6 +29,17 @@ func parse(b []byte) (gjson.Result, bool) {
 	return gjson.Parse(view(b)), true
 }
 
+// parseRequest is parse, without the validation when o.Checked.
+func parseRequest(b []byte, o *Options) (gjson.Result, bool) {
+	if o.Checked {
+		if len(b) == 0 {
+			return gjson.Result{}, false
+		}
+		return gjson.Parse(view(b)), true
+	}
+	return parse(b)
+}
+
 // comma appends ',' unless b ends an opening bracket or a key (the first
 // member of an object or array needs none).
 func comma(b []byte) []byte {

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/tidwall/gjson"
@@ -12,13 +13,14 @@ import (
 // tool_use blocks with the arguments parsed into input, the finish reason and
 // usage mapped; never an empty text block. Uses o.ID. An unreadable answer
 // returns an *Error with Status 502.
-func AnswerOpenAIToAnthropic(body []byte, o Options) ([]byte, error) {
+// The result is appended to dst (which may be nil); body is not kept.
+func AnswerOpenAIToAnthropic(dst, body []byte, o Options) ([]byte, error) {
 	root, ok := parse(body)
 	if !ok || !root.IsObject() {
 		return nil, badAnswer("not a JSON object")
 	}
 	var id, model, choices, usage gjson.Result
-	root.ForEach(func(k, v gjson.Result) bool {
+	each(root, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "id":
 			id = v
@@ -31,16 +33,16 @@ func AnswerOpenAIToAnthropic(body []byte, o Options) ([]byte, error) {
 		}
 		return true
 	})
-	choice := choices.Get("0")
-	msg := choice.Get("message")
-	out := make([]byte, 0, len(body)+256)
+	choice := first(choices)
+	msg := get(choice, "message")
+	out := slices.Grow(dst, len(body)+256)
 	out = append(out, `{"id":`...)
 	out = stringOr(out, id, o.id())
 	out = append(out, `,"type":"message","role":"assistant","model":`...)
 	out = stringOr(out, model, "")
 	out = append(out, `,"content":[`...)
 	var reasoning, content, refusal, calls gjson.Result
-	msg.ForEach(func(k, v gjson.Result) bool {
+	each(msg, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "reasoning_content", "reasoning":
 			if v.Type == gjson.String {
@@ -64,20 +66,20 @@ func AnswerOpenAIToAnthropic(body []byte, o Options) ([]byte, error) {
 	case content.Type == gjson.String:
 		out = textBlock(out, content)
 	case content.IsArray():
-		content.ForEach(func(_, p gjson.Result) bool {
-			out = textBlock(out, p.Get("text"))
+		each(content, func(_, p gjson.Result) bool {
+			out = textBlock(out, get(p, "text"))
 			return true
 		})
 	}
 	out = textBlock(out, refusal)
 	n := 0
-	calls.ForEach(func(_, c gjson.Result) bool {
-		out = toolUseBlock(out, c.Get("id"), c.Get("function.name"), c.Get("function.arguments"), &o, n)
+	each(calls, func(_, c gjson.Result) bool {
+		out = toolUseBlock(out, get(c, "id"), get(get(c, "function"), "name"), get(get(c, "function"), "arguments"), &o, n)
 		n++
 		return true
 	})
 	out = append(out, `],"stop_reason":`...)
-	out = appendString(out, stopReason(choice.Get("finish_reason").Str))
+	out = appendString(out, stopReason(get(choice, "finish_reason").Str))
 	out = append(out, `,"stop_sequence":null,"usage":`...)
 	out = anthropicUsage(out, openAIUsageOf(usage))
 	return append(out, '}'), nil
@@ -103,7 +105,7 @@ func toolUseBlock(out []byte, id, name, args gjson.Result, o *Options, n int) []
 // string. Arguments that are not a JSON object (a model's slip) are kept
 // whole as {"arguments": "<text>"} rather than lost.
 func argumentsInput(out []byte, args gjson.Result) []byte {
-	s := args.Str
+	s := str(args)
 	switch {
 	case args.IsObject():
 		return append(out, args.Raw...)

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,9 +12,9 @@ import (
 // an Anthropic messages request body (see TRANSLATION.md and the package
 // comment for what is mapped, dropped and refused). A refused or unreadable
 // request returns an *Error (400) naming the field; nothing should then go
-// upstream. The result is a new slice; body is not kept.
-func RequestOpenAIToAnthropic(body []byte, o Options) ([]byte, error) {
-	root, ok := parse(body)
+// upstream. The result is appended to dst (which may be nil); body is not kept.
+func RequestOpenAIToAnthropic(dst, body []byte, o Options) ([]byte, error) {
+	root, ok := parseRequest(body, &o)
 	if !ok || !root.IsObject() {
 		return nil, invalid("body", "not a JSON object")
 	}
@@ -22,7 +23,7 @@ func RequestOpenAIToAnthropic(body []byte, o Options) ([]byte, error) {
 		temperature, topP, stop, user, stream, effort gjson.Result
 	}
 	var err *Error
-	root.ForEach(func(k, v gjson.Result) bool {
+	each(root, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "model":
 			f.model = v
@@ -59,14 +60,14 @@ func RequestOpenAIToAnthropic(body []byte, o Options) ([]byte, error) {
 				err = refuse("audio", "audio output has no Anthropic equivalent")
 			}
 		case "modalities":
-			v.ForEach(func(_, m gjson.Result) bool {
+			each(v, func(_, m gjson.Result) bool {
 				if m.Str == "audio" {
 					err = refuse("modalities", "audio output has no Anthropic equivalent")
 				}
 				return err == nil
 			})
 		case "response_format":
-			if v.Type != gjson.Null && v.Get("type").Str != "text" {
+			if v.Type != gjson.Null && get(v, "type").Str != "text" {
 				err = refuse("response_format", "structured output cannot be honoured by an Anthropic target")
 			}
 		case "web_search_options":
@@ -83,7 +84,7 @@ func RequestOpenAIToAnthropic(body []byte, o Options) ([]byte, error) {
 		return nil, invalid("messages", "an array is required")
 	}
 
-	out := make([]byte, 0, len(body)+len(body)/8+256)
+	out := slices.Grow(dst, len(body)+len(body)/8+256)
 	out = append(out, '{')
 	out = key(out, "model")
 	if o.Model != "" {
@@ -105,29 +106,28 @@ func RequestOpenAIToAnthropic(body []byte, o Options) ([]byte, error) {
 	out = appendInt(out, maxTokens)
 
 	// System: every system/developer message becomes a system text block, in order.
+	// (written after the messages, which are written straight into out)
 	var system []byte
-	msgs := make([]byte, 0, len(body)+len(body)/8)
+	out = key(out, "messages")
+	out = append(out, '[')
 	var t turn
 	i := 0
-	f.messages.ForEach(func(_, m gjson.Result) bool {
-		system, msgs, err = t.message(system, msgs, m, i, &o)
+	each(f.messages, func(_, m gjson.Result) bool {
+		system, out, err = t.message(system, out, m, i, &o)
 		i++
 		return err == nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	msgs = t.flush(msgs)
+	out = t.flush(out)
+	out = append(out, ']')
 	if len(system) > 0 {
 		out = key(out, "system")
 		out = append(out, '[')
 		out = append(out, system...)
 		out = append(out, ']')
 	}
-	out = key(out, "messages")
-	out = append(out, '[')
-	out = append(out, msgs...)
-	out = append(out, ']')
 
 	thinking := int64(0)
 	switch f.effort.Str {
@@ -171,7 +171,7 @@ func RequestOpenAIToAnthropic(body []byte, o Options) ([]byte, error) {
 	case f.stop.IsArray() && len(f.stop.Array()) > 0:
 		out = key(out, "stop_sequences")
 		out = append(out, '[')
-		f.stop.ForEach(func(_, s gjson.Result) bool {
+		each(f.stop, func(_, s gjson.Result) bool {
 			if s.Type == gjson.String && s.Raw != `""` {
 				out = raw(out, s.Raw)
 			}
@@ -202,11 +202,11 @@ func toolsToAnthropic(out []byte, tools, choice, parallel gjson.Result) ([]byte,
 		out = key(out, "tools")
 		out = append(out, '[')
 		i := 0
-		tools.ForEach(func(_, t gjson.Result) bool {
+		each(tools, func(_, t gjson.Result) bool {
 			field := "tools[" + strconv.Itoa(i) + "]"
 			i++
 			var typ, fn gjson.Result
-			t.ForEach(func(k, v gjson.Result) bool {
+			each(t, func(k, v gjson.Result) bool {
 				switch k.Str {
 				case "type":
 					typ = v
@@ -220,7 +220,7 @@ func toolsToAnthropic(out []byte, tools, choice, parallel gjson.Result) ([]byte,
 				return false
 			}
 			var name, desc, params gjson.Result
-			fn.ForEach(func(k, v gjson.Result) bool {
+			each(fn, func(k, v gjson.Result) bool {
 				switch k.Str {
 				case "name":
 					name = v
@@ -271,7 +271,7 @@ func toolsToAnthropic(out []byte, tools, choice, parallel gjson.Result) ([]byte,
 			return nil, invalid("tool_choice", "unknown value "+strconv.Quote(choice.Str))
 		}
 	case choice.IsObject():
-		n := choice.Get("function.name")
+		n := get(get(choice, "function"), "name")
 		if n.Type != gjson.String {
 			return nil, invalid("tool_choice.function.name", "a string is required")
 		}
@@ -340,7 +340,7 @@ func (t *turn) message(system, msgs []byte, m gjson.Result, i int, o *Options) (
 		return nil, nil, invalid(field, "an object is required")
 	}
 	var role, content, toolCalls, toolCallID gjson.Result
-	m.ForEach(func(k, v gjson.Result) bool {
+	each(m, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "role":
 			role = v
@@ -403,14 +403,14 @@ func textBlocks(b []byte, content gjson.Result, field string) ([]byte, *Error) {
 	case content.IsArray():
 		var err *Error
 		j := 0
-		content.ForEach(func(_, p gjson.Result) bool {
+		each(content, func(_, p gjson.Result) bool {
 			pf := field + ".content[" + strconv.Itoa(j) + "]"
 			j++
-			switch p.Get("type").Str {
+			switch get(p, "type").Str {
 			case "text":
-				b = textBlock(b, p.Get("text"))
+				b = textBlock(b, get(p, "text"))
 			case "refusal":
-				b = textBlock(b, p.Get("refusal"))
+				b = textBlock(b, get(p, "refusal"))
 			default:
 				err = refuse(pf+".type", "only text is translated here")
 			}
@@ -441,16 +441,16 @@ func userBlocks(b []byte, content gjson.Result, field string) ([]byte, *Error) {
 	}
 	var err *Error
 	j := 0
-	content.ForEach(func(_, p gjson.Result) bool {
+	each(content, func(_, p gjson.Result) bool {
 		pf := field + ".content[" + strconv.Itoa(j) + "]"
 		j++
-		switch typ := p.Get("type").Str; typ {
+		switch typ := get(p, "type").Str; typ {
 		case "text":
-			b = textBlock(b, p.Get("text"))
+			b = textBlock(b, get(p, "text"))
 		case "image_url":
-			u := p.Get("image_url")
+			u := get(p, "image_url")
 			if u.Type != gjson.String {
-				u = u.Get("url")
+				u = get(u, "url")
 			}
 			if u.Type != gjson.String {
 				err = invalid(pf+".image_url.url", "a string is required")
@@ -470,7 +470,7 @@ func userBlocks(b []byte, content gjson.Result, field string) ([]byte, *Error) {
 // imageBlock appends an Anthropic image block for an OpenAI image URL.
 func imageBlock(b []byte, u gjson.Result) []byte {
 	b = comma(b)
-	if rest, ok := strings.CutPrefix(u.Str, "data:"); ok {
+	if rest, ok := strings.CutPrefix(str(u), "data:"); ok {
 		if mt, data, ok := strings.Cut(rest, ";base64,"); ok {
 			b = append(b, `{"type":"image","source":{"type":"base64","media_type":`...)
 			b = appendString(b, mt)
@@ -491,16 +491,16 @@ func (t *turn) toolUses(b []byte, calls gjson.Result, field string, o *Options) 
 	}
 	var err *Error
 	j := 0
-	calls.ForEach(func(_, c gjson.Result) bool {
+	each(calls, func(_, c gjson.Result) bool {
 		cf := field + ".tool_calls[" + strconv.Itoa(j) + "]"
 		j++
 		var id, name, args gjson.Result
-		c.ForEach(func(k, v gjson.Result) bool {
+		each(c, func(k, v gjson.Result) bool {
 			switch k.Str {
 			case "id":
 				id = v
 			case "function":
-				name, args = v.Get("name"), v.Get("arguments")
+				name, args = get(v, "name"), get(v, "arguments")
 			}
 			return true
 		})
@@ -519,11 +519,12 @@ func (t *turn) toolUses(b []byte, calls gjson.Result, field string, o *Options) 
 		b = append(b, `,"name":`...)
 		b = append(b, name.Raw...)
 		b = append(b, `,"input":`...)
+		a := str(args)
 		switch {
-		case args.Type == gjson.String && strings.TrimSpace(args.Str) == "":
+		case args.Type == gjson.String && strings.TrimSpace(a) == "":
 			b = append(b, "{}"...)
-		case args.Type == gjson.String && gjson.Valid(args.Str) && gjson.Parse(args.Str).IsObject():
-			b = append(b, args.Str...)
+		case args.Type == gjson.String && gjson.Valid(a) && gjson.Parse(a).IsObject():
+			b = append(b, a...)
 		case args.IsObject():
 			b = append(b, args.Raw...)
 		default:

@@ -87,7 +87,7 @@ func (s *AnthropicToOpenAIStream) Event(dst, data []byte) []byte {
 		return s.Fail(dst, "the upstream sent an unreadable event")
 	}
 	var typ, index, block, delta, message, usage, errv gjson.Result
-	root.ForEach(func(k, v gjson.Result) bool {
+	each(root, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "type":
 			typ = v
@@ -109,7 +109,7 @@ func (s *AnthropicToOpenAIStream) Event(dst, data []byte) []byte {
 	switch typ.Str {
 	case "message_start":
 		var id, model gjson.Result
-		message.ForEach(func(k, v gjson.Result) bool {
+		each(message, func(k, v gjson.Result) bool {
 			switch k.Str {
 			case "id":
 				id = v
@@ -125,7 +125,7 @@ func (s *AnthropicToOpenAIStream) Event(dst, data []byte) []byte {
 		dst = append(dst, `{"role":"assistant","content":""},"finish_reason":null}]}`+"\n\n"...)
 	case "content_block_start":
 		i := blockIndex(index)
-		switch block.Get("type").Str {
+		switch get(block, "type").Str {
 		case "tool_use":
 			for len(s.toolOf) <= i {
 				s.toolOf = append(s.toolOf, -1)
@@ -135,23 +135,23 @@ func (s *AnthropicToOpenAIStream) Event(dst, data []byte) []byte {
 			dst = append(dst, `{"tool_calls":[{"index":`...)
 			dst = appendInt(dst, int64(s.tools))
 			dst = append(dst, `,"id":`...)
-			if id := block.Get("id"); id.Type == gjson.String && id.Raw != `""` {
+			if id := get(block, "id"); id.Type == gjson.String && id.Raw != `""` {
 				dst = append(dst, id.Raw...)
 			} else {
 				dst = s.o.toolID(dst, "call_", s.tools)
 			}
 			dst = append(dst, `,"type":"function","function":{"name":`...)
-			dst = stringOr(dst, block.Get("name"), "")
+			dst = stringOr(dst, get(block, "name"), "")
 			dst = append(dst, `,"arguments":""}}]},"finish_reason":null}]}`+"\n\n"...)
 			s.tools++
 		case "text":
-			if t := block.Get("text"); t.Type == gjson.String && t.Raw != `""` {
+			if t := get(block, "text"); t.Type == gjson.String && t.Raw != `""` {
 				dst = s.deltaField(dst, `{"content":`, t.Raw)
 			}
 		}
 	case "content_block_delta":
 		var dt, val gjson.Result
-		delta.ForEach(func(k, v gjson.Result) bool {
+		each(delta, func(k, v gjson.Result) bool {
 			switch k.Str {
 			case "type":
 				dt = v
@@ -184,11 +184,11 @@ func (s *AnthropicToOpenAIStream) Event(dst, data []byte) []byte {
 		if usage.IsObject() {
 			u := anthropicUsageOf(usage)
 			s.usage.output = u.output
-			if usage.Get("input_tokens").Exists() {
+			if get(usage, "input_tokens").Exists() {
 				s.usage.input, s.usage.cacheRead, s.usage.cacheCreation = u.input, u.cacheRead, u.cacheCreation
 			}
 		}
-		s.finish = finishReason(delta.Get("stop_reason").Str)
+		s.finish = finishReason(get(delta, "stop_reason").Str)
 		dst = s.chunk(dst)
 		dst = append(dst, `{},"finish_reason":`...)
 		dst = appendString(dst, s.finish)
@@ -204,13 +204,13 @@ func (s *AnthropicToOpenAIStream) Event(dst, data []byte) []byte {
 		dst = append(dst, "data: [DONE]\n\n"...)
 		s.done = true
 	case "error":
-		msg := errv.Get("message").String()
+		msg := str(get(errv, "message"))
 		if msg == "" {
 			msg = "the upstream reported an error"
 		}
 		s.done = true
 		dst = append(dst, "data: "...)
-		dst = openAIError(dst, openAIErrorTypeOf(errv.Get("type").Str), "", msg)
+		dst = openAIError(dst, openAIErrorTypeOf(get(errv, "type").Str), "", msg)
 		dst = append(dst, "\n\n"...)
 	}
 	return dst

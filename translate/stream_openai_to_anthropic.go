@@ -98,7 +98,7 @@ func (s *OpenAIToAnthropicStream) Event(dst, data []byte) []byte {
 		return s.Fail(dst, "the upstream sent an unreadable event")
 	}
 	var id, model, choices, usage, errv gjson.Result
-	root.ForEach(func(k, v gjson.Result) bool {
+	each(root, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "id":
 			id = v
@@ -114,9 +114,9 @@ func (s *OpenAIToAnthropicStream) Event(dst, data []byte) []byte {
 		return true
 	})
 	if errv.Exists() && errv.Type != gjson.Null {
-		msg := errv.Get("message").String()
+		msg := str(get(errv, "message"))
 		if errv.Type == gjson.String {
-			msg = errv.Str
+			msg = str(errv)
 		}
 		if msg == "" {
 			msg = "the upstream reported an error"
@@ -130,12 +130,12 @@ func (s *OpenAIToAnthropicStream) Event(dst, data []byte) []byte {
 	if usage.IsObject() {
 		s.usage = openAIUsageOf(usage)
 	}
-	choice := choices.Get("0")
+	choice := first(choices)
 	if !choice.Exists() {
 		return dst // a usage-only chunk
 	}
 	var delta, finish gjson.Result
-	choice.ForEach(func(k, v gjson.Result) bool {
+	each(choice, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "delta":
 			delta = v
@@ -144,7 +144,7 @@ func (s *OpenAIToAnthropicStream) Event(dst, data []byte) []byte {
 		}
 		return true
 	})
-	delta.ForEach(func(k, v gjson.Result) bool {
+	each(delta, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "reasoning_content", "reasoning":
 			if v.Type == gjson.String && v.Raw != `""` {
@@ -156,7 +156,7 @@ func (s *OpenAIToAnthropicStream) Event(dst, data []byte) []byte {
 			}
 		case "tool_calls":
 			pos := 0
-			v.ForEach(func(_, c gjson.Result) bool {
+			each(v, func(_, c gjson.Result) bool {
 				dst = s.toolCall(dst, c, pos)
 				pos++
 				return true
@@ -212,7 +212,7 @@ func (s *OpenAIToAnthropicStream) appendDelta(dst []byte, index int, head, val s
 // array, the index when the upstream gives none).
 func (s *OpenAIToAnthropicStream) toolCall(dst []byte, c gjson.Result, pos int) []byte {
 	var idx, id, fn gjson.Result
-	c.ForEach(func(k, v gjson.Result) bool {
+	each(c, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "index":
 			idx = v
@@ -231,7 +231,7 @@ func (s *OpenAIToAnthropicStream) toolCall(dst []byte, c gjson.Result, pos int) 
 		s.toolIdx = append(s.toolIdx, -1)
 	}
 	var name, args gjson.Result
-	fn.ForEach(func(k, v gjson.Result) bool {
+	each(fn, func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "name":
 			name = v
