@@ -11,7 +11,7 @@ import (
 // tool use and tool results (one an error), cache_control marks.
 func claudeCode(tb testing.TB) []byte {
 	tb.Helper()
-	b, err := os.ReadFile("testdata/claude_code_request.json")
+	b, err := os.ReadFile("testdata/claude_code/claude_code.in.json")
 	if err != nil {
 		tb.Fatal(err)
 	}
