@@ -72,7 +72,9 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	family := FamilyOf(path)
 	// A backslash is a path separator to some servers, so "..\" could still
 	// step out of the upstream's base path there; no LLM API path has one.
-	if !bytes.HasPrefix(path, []byte("/v1/")) || bytes.IndexByte(path, '\\') >= 0 {
+	// Likewise "..;" (or ".;x"): Tomcat, Jetty and Spring drop ";" path
+	// parameters before they resolve dot segments.
+	if !bytes.HasPrefix(path, []byte("/v1/")) || bytes.IndexByte(path, '\\') >= 0 || hasParamDotSegment(path) {
 		return sendError(c, family, fiber.StatusNotFound, errNotFound, "not found")
 	}
 	style, ok := p.cfg.Keys.Check(&c.Request().Header)
@@ -167,6 +169,23 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	res.Release()
 	p.finish(ev, status, outcome, errText)
 	return nil
+}
+
+// hasParamDotSegment reports whether a path segment is "." or ".." once its
+// ";" parameters are cut off ("/..;/", "/.;jsessionid=x/"): a server that
+// strips path parameters reads it as a dot segment and steps up.
+func hasParamDotSegment(path []byte) bool {
+	if bytes.IndexByte(path, ';') < 0 {
+		return false // the usual case: no allocation, one scan
+	}
+	for seg := range bytes.SplitSeq(path, []byte("/")) {
+		if i := bytes.IndexByte(seg, ';'); i >= 0 {
+			if name := seg[:i]; string(name) == "." || string(name) == ".." {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // needsJSON reports whether the body must be valid JSON: a request with a
