@@ -73,3 +73,83 @@ func TestEdges_ParamDotSegmentsRefused(t *testing.T) {
 		t.Errorf("a plain ';' was refused: %d %s", status, body)
 	}
 }
+
+// rawUpstream is an upstream that answers every request with the bytes
+// answer returns, then closes the connection. It returns its /v1 base URL.
+func rawUpstream(t *testing.T, answer func() string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, req.Body)
+				_, _ = io.WriteString(c, answer())
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/v1"
+}
+
+// Finding 9: headers the upstream names in Connection are hop-by-hop and
+// not relayed; an upstream Set-Cookie never reaches the client (it would
+// land on the dashboard's site); a status outside 100–599 ("000") is a
+// failed attempt, never relayed as 200 OK.
+func TestEdges_UpstreamResponseHygiene(t *testing.T) {
+	t.Parallel()
+	t.Run("headers", func(t *testing.T) {
+		t.Parallel()
+		body := `{"id":"x","object":"chat.completion","choices":[]}`
+		up := rawUpstream(t, func() string {
+			return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close, X-Hop-Secret\r\nX-Hop-Secret: internal-123\r\n" +
+				"Set-Cookie: session=upstream; Path=/\r\nX-Request-Id: keep-me\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body
+		})
+		p := startProxy(t, testConfig([]string{up}, []string{upKeyA}))
+		a := p.call(request{path: "/v1/chat/completions", body: openAIBody})
+		wantStatus(t, a, 200)
+		if v := a.header.Get("X-Hop-Secret"); v != "" {
+			t.Errorf("a header named in the upstream's Connection was relayed: %q", v)
+		}
+		if v := a.header.Values("Set-Cookie"); len(v) != 0 {
+			t.Errorf("the upstream's Set-Cookie was relayed: %q", v)
+		}
+		if v := a.header.Get("X-Request-Id"); v != "keep-me" {
+			t.Errorf("an end-to-end header was dropped: X-Request-Id = %q", v)
+		}
+	})
+	for _, status := range []string{"000", "099", "600"} {
+		t.Run("status "+status, func(t *testing.T) {
+			t.Parallel()
+			up := rawUpstream(t, func() string {
+				return "HTTP/1.1 " + status + " OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+			})
+			cfg := testConfig([]string{up}, []string{upKeyA})
+			cfg.MaxRetries = 1
+			p := startProxy(t, cfg)
+			for _, f := range families {
+				a := p.call(f.req(f.body))
+				if a.status == 200 {
+					t.Fatalf("%s: status %s relayed as 200: %s", f.name, status, a.body)
+				}
+				wantStatus(t, a, http.StatusBadGateway)
+				wantErrorShape(t, f, a.body, "")
+			}
+			if ev := p.event(1); len(ev.Attempts) != 2 || ev.Attempts[0].Reason != "connect_error" {
+				t.Errorf("attempts = %v, want two failed attempts", trail(ev))
+			}
+		})
+	}
+}

@@ -241,19 +241,40 @@ func statusText(status int) string {
 }
 
 // skippedResponseHeaders are not relayed to the client: hop-by-hop headers,
-// and the ones fasthttp computes for the outgoing answer.
+// the ones fasthttp computes for the outgoing answer, and Set-Cookie (an
+// upstream's cookie would land on the proxy's own site, the dashboard's).
 var skippedResponseHeaders = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Connection": true,
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Date": true, "Server": true,
+	"Content-Length": true, "Date": true, "Server": true, "Set-Cookie": true,
 }
 
 func copyResponseHeaders(dst *fasthttp.ResponseHeader, src *fasthttp.ResponseHeader) {
 	dst.SetContentTypeBytes(src.ContentType())
+	// Headers the upstream names in Connection are hop-by-hop too (RFC 9110
+	// 7.6.1). fasthttp keeps Connection apart from the others: read it there.
+	var named [][]byte
+	if conn := src.Peek(fasthttp.HeaderConnection); len(conn) > 0 {
+		for name := range bytes.SplitSeq(conn, []byte(",")) {
+			if name = bytes.TrimSpace(name); len(name) > 0 {
+				named = append(named, name)
+			}
+		}
+	}
 	for k, v := range src.All() {
-		if bytes.EqualFold(k, []byte(fasthttp.HeaderContentType)) || skippedResponseHeaders[string(k)] {
+		if bytes.EqualFold(k, []byte(fasthttp.HeaderContentType)) || skippedResponseHeaders[string(k)] || namedIn(named, k) {
 			continue
 		}
 		dst.AddBytesKV(k, v)
 	}
+}
+
+// namedIn reports whether header name k is in names, ignoring case.
+func namedIn(names [][]byte, k []byte) bool {
+	for _, n := range names {
+		if bytes.EqualFold(n, k) {
+			return true
+		}
+	}
+	return false
 }
