@@ -153,3 +153,43 @@ func TestEdges_UpstreamResponseHygiene(t *testing.T) {
 		})
 	}
 }
+
+// Finding 2: one 429 with Retry-After: 86400 took the only target out for
+// a day. The cooldown is cut to MAX_COOLDOWN, the snapshot says so, and the
+// target serves again once the cap has passed.
+func TestEdges_RetryAfterCappedByMaxCooldown(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, sim.Options{})
+	cfg := testConfig([]string{up.URL()}, []string{upKeyA})
+	cfg.MaxRetries = 0
+	cfg.MaxCooldown = time.Second
+	cfg.MaxCooldownWait = 0
+	p := startProxy(t, cfg)
+	up.Push(sim.Step{Status: 429, Header: map[string]string{"Retry-After": "86400"}, Body: sim.OpenAIError("rate_limit_error", "Rate limit reached")})
+	start := time.Now()
+	wantStatus(t, p.call(request{path: "/v1/chat/completions", body: openAIBody}), 429)
+
+	snap := p.app.Recorder().Snapshot()
+	if len(snap.Targets) != 1 || snap.Targets[0].CoolingUntil == nil {
+		t.Fatalf("targets = %+v, want one cooling target", snap.Targets)
+	}
+	if until := *snap.Targets[0].CoolingUntil; until.After(start.Add(cfg.MaxCooldown + time.Second)) {
+		t.Errorf("cooling until %v: more than MAX_COOLDOWN (%v) from the 429", until, cfg.MaxCooldown)
+	}
+	c := snap.Targets[0].CooldownCapped
+	if c == nil || c.AskedSeconds != 86400 || c.CappedSeconds != 1 {
+		t.Fatalf("cooldown_capped = %+v, want asked 86400 s, capped 1 s", c)
+	}
+	// Bounded wait for the cap to pass, then the target serves again.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		a := p.call(request{path: "/v1/chat/completions", body: openAIBody})
+		if a.status == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d five seconds after a 1 s cap", a.status)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
