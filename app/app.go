@@ -75,6 +75,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	a.targets = upstream.NewTargets(uspecs, upstream.ClientOptions{
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxConns:       cfg.MaxConnsPerTarget,
+		MaxCooldown:    cfg.MaxCooldown,
 	})
 	relay := upstream.NewRelay(a.targets, upstream.Options{
 		MaxRetries:             cfg.MaxRetries,
@@ -249,6 +250,9 @@ func (a *App) targetStates() []stats.TargetState {
 		if !s.LastErrorAt.IsZero() {
 			at := s.LastErrorAt
 			out[i].LastErrorAt = &at
+		}
+		if c := s.CooldownCapped; c != nil {
+			out[i].CooldownCapped = &stats.CooldownCap{At: c.At, AskedSeconds: c.Asked.Seconds(), CappedSeconds: c.Capped.Seconds()}
 		}
 	}
 	return out

@@ -270,6 +270,9 @@ func (p *connections) exchange(pc *conn, out *fasthttp.Request, resp *fasthttp.R
 	if _, err := pc.br.Peek(1); err != nil {
 		return staleOr(err)
 	}
+	if err := checkStatusLine(pc.br); err != nil {
+		return err
+	}
 	return resp.ReadLimitBody(pc.br, maxBody)
 }
 
