@@ -76,6 +76,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxConns:       cfg.MaxConnsPerTarget,
 		Proxy:          upstream.ProxyFromEnvironment(os.Getenv, cfg.UpstreamProxy),
+		MaxCooldown:    cfg.MaxCooldown,
 	})
 	relay := upstream.NewRelay(a.targets, upstream.Options{
 		MaxRetries:             cfg.MaxRetries,
@@ -251,6 +252,9 @@ func (a *App) targetStates() []stats.TargetState {
 		if !s.LastErrorAt.IsZero() {
 			at := s.LastErrorAt
 			out[i].LastErrorAt = &at
+		}
+		if c := s.CooldownCapped; c != nil {
+			out[i].CooldownCapped = &stats.CooldownCap{At: c.At, AskedSeconds: c.Asked.Seconds(), CappedSeconds: c.Capped.Seconds()}
 		}
 	}
 	return out

@@ -29,7 +29,9 @@ type Target struct {
 	// bufferLimit: see ClientOptions.BufferLimit.
 	bufferLimit int
 
-	coolUntil atomic.Int64 // unix nanos; 0 or past: not cooling
+	coolUntil atomic.Int64  // unix nanos; 0 or past: not cooling
+	maxCool   time.Duration // longest honoured cooldown; 0: no cap
+	capped    atomic.Pointer[CooldownCap]
 
 	mu        sync.Mutex
 	lastError string
@@ -51,9 +53,22 @@ func (t *Target) CoolingUntil(now time.Time) (time.Time, bool) {
 	return time.Unix(0, u), true
 }
 
-// coolFor puts the target in cooldown for d from now; a longer running
+// CooldownCap records a Retry-After longer than MAX_COOLDOWN: what the
+// upstream asked for, what was honoured, and when.
+type CooldownCap struct {
+	At     time.Time
+	Asked  time.Duration
+	Capped time.Duration
+}
+
+// coolFor puts the target in cooldown for d from now, at most maxCool (a
+// Retry-After of a day must not take a key out for a day); a longer running
 // cooldown is kept.
 func (t *Target) coolFor(now time.Time, d time.Duration) {
+	if t.maxCool > 0 && d > t.maxCool {
+		t.capped.Store(&CooldownCap{At: now, Asked: d, Capped: t.maxCool})
+		d = t.maxCool
+	}
 	until := now.Add(d).UnixNano()
 	for {
 		cur := t.coolUntil.Load()
@@ -102,6 +117,8 @@ type ClientOptions struct {
 	// TLSConfig, when set, is the base TLS configuration (e.g. a private CA);
 	// nil: the system roots.
 	TLSConfig *tls.Config
+	// MaxCooldown caps the cooldown a Retry-After can impose; 0: no cap.
+	MaxCooldown time.Duration
 }
 
 // tcpDialer is shared by every target: its DNS cache too.
@@ -131,6 +148,7 @@ func newTarget(s Spec, o ClientOptions) *Target {
 		key:         s.Key,
 		conns:       newConnections(addr, tlsConfig, o.Proxy.dialer(s.URL, o.ConnectTimeout), o),
 		bufferLimit: bufferLimit,
+		maxCool:     o.MaxCooldown,
 	}
 }
 
@@ -162,6 +180,8 @@ type TargetState struct {
 	CoolingUntil time.Time // zero when not cooling
 	LastError    string
 	LastErrorAt  time.Time
+	// CooldownCapped is the latest Retry-After cut to MaxCooldown; nil if none.
+	CooldownCapped *CooldownCap
 }
 
 // States returns every target's state at now.
@@ -170,7 +190,7 @@ func (p *Targets) States(now time.Time) []TargetState {
 	for i, t := range p.targets {
 		until, _ := t.CoolingUntil(now)
 		msg, at := t.LastError()
-		out[i] = TargetState{Name: t.name, CoolingUntil: until, LastError: msg, LastErrorAt: at}
+		out[i] = TargetState{Name: t.name, CoolingUntil: until, LastError: msg, LastErrorAt: at, CooldownCapped: t.capped.Load()}
 	}
 	return out
 }

@@ -258,6 +258,9 @@ func (l *lease) exchange(out *fasthttp.Request, resp *fasthttp.Response, deadlin
 	if _, err := l.br.Peek(1); err != nil {
 		return l.ioError(err, false)
 	}
+	if err := checkStatusLine(l.br); err != nil {
+		return &CauseError{Cause: CauseBadAnswer, Err: err, Written: true}
+	}
 	if err := resp.Read(l.br); err != nil {
 		return l.ioError(err, true)
 	}
