@@ -34,7 +34,7 @@ type App struct {
 	log      *slog.Logger
 	fiber    *fiber.App
 	pool     *upstream.Pool
-	store    *stats.Store
+	store    stats.Store
 	recorder *stats.Recorder
 	metrics  *stats.Metrics
 	dash     *dashboard.Dashboard
@@ -85,7 +85,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	})
 
 	if cfg.DBPath != "memory" {
-		a.store, err = stats.OpenStore(stats.StoreOptions{
+		st, err := stats.OpenStore(stats.StoreOptions{
 			Path:          cfg.DBPath,
 			RetentionRows: cfg.RetentionRows,
 			RetentionDays: cfg.RetentionDays,
@@ -95,6 +95,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 			a.closeDemo()
 			return nil, &ConfigError{"DB_PATH", err.Error() + writableHint(cfg.DBPath)}
 		}
+		a.store = st
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
