@@ -135,35 +135,37 @@ func (s *Store) Sync(c stats.Counters) error {
 	}
 }
 
-// runWriter is the writer goroutine. After a failed write it waits with
-// backoff (up to 5 s) before the next try; the batch stays queued.
+// runWriter is the writer goroutine. Writes start so that commits are at
+// most FlushInterval apart: the next one starts FlushInterval after the
+// previous one started (not after it ended), so a crash loses at most about
+// FlushInterval of records. After a failed write it waits with backoff (up
+// to 5 s) before the next try; the batch stays queued.
 func (s *Store) runWriter() {
 	defer s.wg.Done()
-	tick := time.NewTicker(s.opts.FlushInterval)
+	tick := time.NewTimer(s.opts.FlushInterval)
 	defer tick.Stop()
 	prune := time.NewTicker(pruneInterval)
 	defer prune.Stop()
 	var backoff time.Duration
-	var notBefore time.Time
-	try := func() error {
-		if time.Now().Before(notBefore) {
-			return nil
-		}
-		err := s.flush()
-		if err != nil {
+	try := func() {
+		began := time.Now()
+		if err := s.flush(); err != nil {
 			backoff = min(max(2*backoff, 250*time.Millisecond), 5*time.Second)
-			notBefore = time.Now().Add(backoff)
-		} else {
-			backoff, notBefore = 0, time.Time{}
+			tick.Reset(backoff)
+			return
 		}
-		return err
+		backoff = 0
+		tick.Reset(max(s.opts.FlushInterval-time.Since(began), time.Millisecond))
 	}
 	for {
 		select {
 		case <-tick.C:
-			_ = try()
+			try()
 		case <-s.kick:
-			_ = try()
+			if backoff == 0 {
+				tick.Stop() // Go ≥ 1.23: no stale tick is delivered after Stop
+				try()
+			}
 		case <-prune.C:
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			if err := s.prune(ctx); err != nil {

@@ -65,3 +65,20 @@ func NewDatabase(t testing.TB, serverURL string) string {
 	u.Path = "/" + name
 	return u.String()
 }
+
+// QueryInt runs a query returning one integer on the database at dbURL.
+func QueryInt(t testing.TB, dbURL, sql string, args ...any) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("connect %s: %v", dbURL, err)
+	}
+	defer conn.Close(ctx)
+	var n int64
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}
