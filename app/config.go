@@ -33,6 +33,7 @@ type Config struct {
 	StreamIdleTimeout      time.Duration `env:"STREAM_IDLE_TIMEOUT" envDefault:"120s" help:"streaming: longest upstream silence after the first event before the stream is cut with an error event"`
 	KeepAliveInterval      time.Duration `env:"KEEPALIVE_INTERVAL" envDefault:"15s" help:"streaming: send an SSE keep-alive after this much upstream silence (event: ping on /v1/messages)"`
 	MaxCooldownWait        time.Duration `env:"MAX_COOLDOWN_WAIT" envDefault:"3s" help:"when every target is cooling down after Retry-After, wait for the soonest only if within this bound"`
+	MaxCooldown            time.Duration `env:"MAX_COOLDOWN" envDefault:"5m" help:"longest cooldown an upstream's Retry-After can impose on a target (a longer one is cut to it, and the dashboard says so); 0: no cap"`
 	RetryStatuses          StatusList    `env:"RETRY_STATUSES" envDefault:"429,500,502,503,504,529" help:"upstream statuses retried on the next target"`
 	BodyLimit              ByteSize      `env:"BODY_LIMIT" envDefault:"32MiB" help:"largest request body accepted (413 above it); units B, KiB, MiB, GiB, KB, MB, GB"`
 	MaxConnsPerTarget      int           `env:"MAX_CONNS_PER_TARGET" envDefault:"16384" help:"upstream connection pool size per target (requests wait for a free connection up to CONNECT_TIMEOUT)"`
@@ -174,6 +175,7 @@ func (c *Config) Validate() error {
 		{c.StreamIdleTimeout > 0, "STREAM_IDLE_TIMEOUT", "must be positive"},
 		{c.KeepAliveInterval > 0, "KEEPALIVE_INTERVAL", "must be positive"},
 		{c.MaxCooldownWait >= 0, "MAX_COOLDOWN_WAIT", "must not be negative"},
+		{c.MaxCooldown >= 0, "MAX_COOLDOWN", "must not be negative"},
 		{c.BodyLimit >= 1024, "BODY_LIMIT", "must be at least 1KiB"},
 		{c.MaxConnsPerTarget > 0, "MAX_CONNS_PER_TARGET", "must be positive"},
 		{c.RetentionRows >= 0, "RETENTION_ROWS", "must not be negative"},

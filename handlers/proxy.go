@@ -72,7 +72,9 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	family := FamilyOf(path)
 	// A backslash is a path separator to some servers, so "..\" could still
 	// step out of the upstream's base path there; no LLM API path has one.
-	if !bytes.HasPrefix(path, []byte("/v1/")) || bytes.IndexByte(path, '\\') >= 0 {
+	// Likewise "..;" (or ".;x"): Tomcat, Jetty and Spring drop ";" path
+	// parameters before they resolve dot segments.
+	if !bytes.HasPrefix(path, []byte("/v1/")) || bytes.IndexByte(path, '\\') >= 0 || hasParamDotSegment(path) {
 		return sendError(c, family, fiber.StatusNotFound, errNotFound, "not found")
 	}
 	style, ok := p.cfg.Keys.Check(&c.Request().Header)
@@ -169,6 +171,23 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	return nil
 }
 
+// hasParamDotSegment reports whether a path segment is "." or ".." once its
+// ";" parameters are cut off ("/..;/", "/.;jsessionid=x/"): a server that
+// strips path parameters reads it as a dot segment and steps up.
+func hasParamDotSegment(path []byte) bool {
+	if bytes.IndexByte(path, ';') < 0 {
+		return false // the usual case: no allocation, one scan
+	}
+	for seg := range bytes.SplitSeq(path, []byte("/")) {
+		if i := bytes.IndexByte(seg, ';'); i >= 0 {
+			if name := seg[:i]; string(name) == "." || string(name) == ".." {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // needsJSON reports whether the body must be valid JSON: a request with a
 // JSON content type, or a body sent without one to an endpoint that only takes JSON.
 func needsJSON(c *fiber.Ctx, rest, body []byte) bool {
@@ -222,19 +241,40 @@ func statusText(status int) string {
 }
 
 // skippedResponseHeaders are not relayed to the client: hop-by-hop headers,
-// and the ones fasthttp computes for the outgoing answer.
+// the ones fasthttp computes for the outgoing answer, and Set-Cookie (an
+// upstream's cookie would land on the proxy's own site, the dashboard's).
 var skippedResponseHeaders = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Connection": true,
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Date": true, "Server": true,
+	"Content-Length": true, "Date": true, "Server": true, "Set-Cookie": true,
 }
 
 func copyResponseHeaders(dst *fasthttp.ResponseHeader, src *fasthttp.ResponseHeader) {
 	dst.SetContentTypeBytes(src.ContentType())
+	// Headers the upstream names in Connection are hop-by-hop too (RFC 9110
+	// 7.6.1). fasthttp keeps Connection apart from the others: read it there.
+	var named [][]byte
+	if conn := src.Peek(fasthttp.HeaderConnection); len(conn) > 0 {
+		for name := range bytes.SplitSeq(conn, []byte(",")) {
+			if name = bytes.TrimSpace(name); len(name) > 0 {
+				named = append(named, name)
+			}
+		}
+	}
 	for k, v := range src.All() {
-		if bytes.EqualFold(k, []byte(fasthttp.HeaderContentType)) || skippedResponseHeaders[string(k)] {
+		if bytes.EqualFold(k, []byte(fasthttp.HeaderContentType)) || skippedResponseHeaders[string(k)] || namedIn(named, k) {
 			continue
 		}
 		dst.AddBytesKV(k, v)
 	}
+}
+
+// namedIn reports whether header name k is in names, ignoring case.
+func namedIn(names [][]byte, k []byte) bool {
+	for _, n := range names {
+		if bytes.EqualFold(n, k) {
+			return true
+		}
+	}
+	return false
 }
