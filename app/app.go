@@ -110,13 +110,21 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		a.closeDemo()
 		return nil, err
 	}
-	a.dash = dashboard.New(dashboard.Config{
+	dcfg := dashboard.Config{
 		Keys:       cfg.EffectiveDashboardKeys(),
 		SessionTTL: cfg.SessionTTL,
 		Recorder:   a.recorder,
 		LoginRate:  cfg.LoginRate,
 		Logger:     log,
-	})
+	}
+	if a.pg != nil {
+		// Replicas share sessions and cooldowns (REPLICAS.md).
+		dcfg.Sessions = a.pg.Sessions()
+		a.targets.SetCooldownShare(a.pg.Cooldowns(func(target, model string, until time.Time) {
+			a.targets.ApplyCooldown(target, model, until)
+		}))
+	}
+	a.dash = dashboard.New(dcfg)
 	proxy := handlers.NewProxy(handlers.ProxyConfig{
 		Keys:              handlers.NewKeys(cfg.AccessKeys),
 		Relay:             relay,

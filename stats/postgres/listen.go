@@ -53,19 +53,55 @@ func (s *Store) Notify(ctx context.Context, kind string, data []byte) error {
 	return err
 }
 
-// runListener holds the dedicated LISTEN connection, reconnecting with
-// backoff; after each (re)connection it reads the peers' state afresh,
-// since notifications sent meanwhile are lost.
-func (s *Store) runListener() {
+// OnResync registers f to run after each (re)connection of the LISTEN
+// connection, since notifications sent meanwhile are lost.
+func (s *Store) OnResync(f func(ctx context.Context)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resyncs = append(s.resyncs, f)
+}
+
+// connectListener opens the LISTEN connection.
+func (s *Store) connectListener(ctx context.Context) (*pgx.Conn, error) {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Exec(cctx, "LISTEN "+channel); err != nil {
+		conn.Close(cctx)
+		return nil, err
+	}
+	return conn, nil
+}
+
+// runListener holds the dedicated LISTEN connection (first opens by Open,
+// possibly nil), reconnecting with backoff; after each reconnection it
+// reads the peers' state afresh.
+func (s *Store) runListener(conn *pgx.Conn) {
 	defer s.wg.Done()
 	wait := 250 * time.Millisecond
 	for {
-		connected, err := s.listen()
+		var err error
+		if conn == nil {
+			conn, err = s.connectListener(s.stopCtx)
+			if err == nil {
+				rctx, cancel := context.WithTimeout(s.stopCtx, 10*time.Second)
+				s.resync(rctx)
+				cancel()
+			}
+		}
+		if conn != nil {
+			wait = 250 * time.Millisecond
+			err = s.listen(conn)
+			cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			conn.Close(cctx)
+			cancel()
+			conn = nil
+		}
 		if s.stopCtx.Err() != nil {
 			return
-		}
-		if connected {
-			wait = 250 * time.Millisecond
 		}
 		s.log.Warn("stats store: LISTEN connection lost, reconnecting", "retry_in", wait.String(), "err", describe(err))
 		select {
@@ -77,30 +113,13 @@ func (s *Store) runListener() {
 	}
 }
 
-// listen runs one LISTEN connection until it fails or the store stops.
-func (s *Store) listen() (connected bool, err error) {
+// listen handles notifications on conn until it fails or the store stops.
+func (s *Store) listen(conn *pgx.Conn) error {
 	ctx := s.stopCtx
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, err := pgx.ConnectConfig(cctx, s.pool.Config().ConnConfig.Copy())
-	cancel()
-	if err != nil {
-		return false, err
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn.Close(cctx)
-		cancel()
-	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
-		return false, err
-	}
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	s.resync(rctx)
-	cancel()
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return true, err
+			return err
 		}
 		var msg notice
 		if json.Unmarshal([]byte(n.Payload), &msg) != nil || msg.Replica == s.opts.Replica {
@@ -147,8 +166,15 @@ func (s *Store) peerBatch(ctx context.Context, msg notice) {
 	}
 }
 
-// resync reads the other replicas' totals and last 10 minutes of series.
+// resync reads the other replicas' totals and last 10 minutes of series
+// and runs the OnResync functions.
 func (s *Store) resync(ctx context.Context) {
+	s.mu.Lock()
+	fs := slices.Clone(s.resyncs)
+	s.mu.Unlock()
+	for _, f := range fs {
+		f(ctx)
+	}
 	p := s.getPeers()
 	if p == nil {
 		return

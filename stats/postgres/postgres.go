@@ -89,6 +89,7 @@ type Store struct {
 
 	peers    stats.Peers // set once by Attach
 	handlers map[string][]func(payload []byte)
+	resyncs  []func(ctx context.Context)
 
 	kick       chan struct{}
 	syncReq    chan chan error
@@ -191,10 +192,16 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		log.Warn("stats store: retention failed", "err", err)
 	}
 	s.heartbeat(ctx)
+	// LISTEN before Open returns, so that nothing another replica sends
+	// after this one is up is missed; on failure the goroutine retries.
+	conn, err := s.connectListener(ctx)
+	if err != nil {
+		log.Warn("stats store: LISTEN connection failed, retrying", "err", describe(err))
+	}
 	s.wg.Add(3)
 	go s.runWriter()
 	go s.runHeartbeat()
-	go s.runListener()
+	go s.runListener(conn)
 	return s, nil
 }
 
