@@ -23,7 +23,9 @@ import (
 
 	"github.com/llm-proxy/llm-proxy/handlers"
 	"github.com/llm-proxy/llm-proxy/handlers/dashboard"
+	"github.com/llm-proxy/llm-proxy/logging"
 	"github.com/llm-proxy/llm-proxy/stats"
+	"github.com/llm-proxy/llm-proxy/stats/postgres"
 	"github.com/llm-proxy/llm-proxy/upstream"
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
@@ -33,8 +35,10 @@ type App struct {
 	cfg      Config
 	log      *slog.Logger
 	fiber    *fiber.App
-	pool     *upstream.Pool
-	store    *stats.Store
+	targets  *upstream.Targets
+	store    stats.Store
+	pg       *postgres.Store // the store when it is PostgreSQL (shared by replicas); nil otherwise
+	replica  string          // REPLICA_NAME or its default
 	recorder *stats.Recorder
 	metrics  *stats.Metrics
 	dash     *dashboard.Dashboard
@@ -72,11 +76,13 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	for i, s := range specs {
 		uspecs[i] = upstream.Spec{Name: s.Name, URL: s.URL, Key: s.Key}
 	}
-	a.pool = upstream.NewPool(uspecs, upstream.ClientOptions{
+	a.targets = upstream.NewTargets(uspecs, upstream.ClientOptions{
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxConns:       cfg.MaxConnsPerTarget,
+		Proxy:          upstream.ProxyFromEnvironment(os.Getenv, cfg.UpstreamProxy),
+		MaxCooldown:    cfg.MaxCooldown,
 	})
-	relay := upstream.NewRelay(a.pool, upstream.Options{
+	relay := upstream.NewRelay(a.targets, upstream.Options{
 		MaxRetries:             cfg.MaxRetries,
 		MaxCooldownWait:        cfg.MaxCooldownWait,
 		ResponseTimeout:        cfg.ResponseTimeout,
@@ -84,25 +90,19 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		Classifier:             upstream.NewClassifier(cfg.RetryStatuses),
 	})
 
-	if cfg.DBPath != "memory" {
-		a.store, err = stats.OpenStore(stats.StoreOptions{
-			Path:          cfg.DBPath,
-			RetentionRows: cfg.RetentionRows,
-			RetentionDays: cfg.RetentionDays,
-			FlushInterval: cfg.FlushInterval,
-		})
-		if err != nil {
-			a.closeDemo()
-			return nil, &ConfigError{"DB_PATH", err.Error() + writableHint(cfg.DBPath)}
-		}
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = stats.NewMetrics(reg, version)
 	a.metrics.SetTargetProvider(a.targetStates)
+	a.replica = cfg.replicaName()
+	if err := a.openStore(a.metrics.InFlight); err != nil {
+		a.closeDemo()
+		return nil, err
+	}
 	a.recorder, err = stats.NewRecorder(stats.Options{
 		RecentSize: cfg.RecentSize,
 		Store:      a.store,
+		Replica:    a.replica,
 		Targets:    a.targetStates,
 		Logger:     log,
 		Metrics:    a.metrics,
@@ -112,22 +112,31 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		a.closeDemo()
 		return nil, err
 	}
-	a.dash = dashboard.New(dashboard.Config{
+	dcfg := dashboard.Config{
 		Keys:       cfg.EffectiveDashboardKeys(),
 		SessionTTL: cfg.SessionTTL,
 		Recorder:   a.recorder,
 		LoginRate:  cfg.LoginRate,
 		Logger:     log,
-	})
+	}
+	if a.pg != nil {
+		// Replicas share sessions and cooldowns (REPLICAS.md).
+		dcfg.Sessions = a.pg.Sessions()
+		a.targets.SetCooldownShare(a.pg.Cooldowns(func(target, model string, until time.Time) {
+			a.targets.ApplyCooldown(target, model, until)
+		}))
+	}
+	a.dash = dashboard.New(dcfg)
 	proxy := handlers.NewProxy(handlers.ProxyConfig{
-		Keys:              handlers.NewKeys(cfg.AccessKeys),
-		Relay:             relay,
-		Record:            a.record,
-		KeepAliveInterval: cfg.KeepAliveInterval,
-		StreamIdleTimeout: cfg.StreamIdleTimeout,
-		InFlight:          a.metrics.InFlight,
-		OpenStreams:       a.metrics.OpenStreams,
-		Logger:            log,
+		Keys:               handlers.NewKeys(cfg.AccessKeys),
+		Relay:              relay,
+		Record:             a.record,
+		KeepAliveInterval:  cfg.KeepAliveInterval,
+		StreamIdleTimeout:  cfg.StreamIdleTimeout,
+		ClientWriteTimeout: cfg.ClientWriteTimeout,
+		InFlight:           a.metrics.InFlight,
+		OpenStreams:        a.metrics.OpenStreams,
+		Logger:             log,
 	})
 	a.fiber = a.routes(proxy, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return a, nil
@@ -214,31 +223,14 @@ func (a *App) record(ev *stats.Event) {
 	if !ev.Success() {
 		level = slog.LevelWarn
 	}
-	if a.log.Enabled(context.Background(), level) {
-		a.log.LogAttrs(context.Background(), level, "request",
-			slog.String("method", ev.Method),
-			slog.String("route", ev.Route),
-			slog.String("model", ev.Model),
-			slog.Bool("stream", ev.Stream),
-			slog.Int("status", ev.Status),
-			slog.String("outcome", string(ev.Outcome)),
-			slog.String("target", ev.Target),
-			slog.Int("attempts", len(ev.Attempts)),
-			slog.Int("rate_limits", ev.RateLimits),
-			slog.Float64("latency_ms", ev.LatencyMs),
-			slog.Float64("ttfb_ms", ev.TTFBMs),
-			slog.Int("input_tokens", ev.InputTokens),
-			slog.Int("output_tokens", ev.OutputTokens),
-			slog.String("error", ev.Error),
-		)
-	}
+	logging.LogRequest(a.log, level, ev)
 	a.recorder.Record(ev)
 }
 
 // targetStates adapts the pool's states for the dashboard and metrics.
 func (a *App) targetStates() []stats.TargetState {
 	now := time.Now()
-	states := a.pool.States(now)
+	states := a.targets.States(now)
 	out := make([]stats.TargetState, len(states))
 	for i, s := range states {
 		out[i] = stats.TargetState{Name: s.Name, State: "ok", LastError: s.LastError}
@@ -249,6 +241,9 @@ func (a *App) targetStates() []stats.TargetState {
 		if !s.LastErrorAt.IsZero() {
 			at := s.LastErrorAt
 			out[i].LastErrorAt = &at
+		}
+		if c := s.CooldownCapped; c != nil {
+			out[i].CooldownCapped = &stats.CooldownCap{At: c.At, AskedSeconds: c.Asked.Seconds(), CappedSeconds: c.Capped.Seconds()}
 		}
 	}
 	return out
@@ -300,16 +295,16 @@ func (a *App) Close() {
 		a.log.Error("closing recorder", "error", err.Error())
 	}
 	a.closeStore()
-	a.pool.Close()
+	a.targets.Close()
 	a.closeDemo()
 }
 
 func (a *App) closeStore() {
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
-			a.log.Error("closing database", "path", a.cfg.DBPath, "error", err.Error())
+			a.log.Error("closing database", "error", err.Error())
 		}
-		a.store = nil
+		a.store, a.pg = nil, nil
 	}
 }
 
@@ -323,13 +318,16 @@ func (a *App) closeDemo() {
 // LogStartup states where the proxy listens, its targets by name and where
 // its data lives.
 func (a *App) LogStartup(addr string) {
-	names := make([]string, 0, len(a.pool.Targets()))
-	for _, t := range a.pool.Targets() {
+	names := make([]string, 0, len(a.targets.All()))
+	for _, t := range a.targets.All() {
 		names = append(names, t.Name())
 	}
 	a.log.Info("llm-proxy listening", "addr", addr, "version", a.version, "targets", names,
 		"max_retries", a.cfg.MaxRetries, "demo", a.cfg.Demo)
-	if a.store != nil {
+	if a.pg != nil {
+		a.log.Info("data stored in PostgreSQL (DATABASE_URL; DB_PATH is ignored), shared with other replicas",
+			"replica", a.replica)
+	} else if a.store != nil {
 		a.log.Info("data stored in SQLite", "path", a.cfg.DBPath,
 			"note", "on a PaaS, mount a volume at this path's folder or the data is lost on redeploy")
 	} else {
