@@ -153,3 +153,38 @@ func TestOpenAIToAnthropicStream_Golden(t *testing.T) {
 func TestAnthropicToOpenAIStream_Golden(t *testing.T) {
 	runStreamGolden(t, "stream_anthropic_to_openai", func(o Options) streamTranslator { return NewAnthropicToOpenAIStream(o) })
 }
+
+// The request translators pool their tapes: concurrent calls must not see
+// each other's (run with -race).
+func TestRequestAnthropicToOpenAI_Concurrent(t *testing.T) {
+	body := claudeCode(t)
+	want, err := RequestAnthropicToOpenAI(nil, body, Options{})
+	require.NoError(t, err)
+	back, err := RequestOpenAIToAnthropic(nil, want, Options{})
+	require.NoError(t, err)
+	done := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 20 {
+				got, err := RequestAnthropicToOpenAI(nil, body, Options{})
+				if err == nil && !bytes.Equal(got, want) {
+					err = errors.New("different output under concurrency")
+				}
+				if err == nil {
+					got, err = RequestOpenAIToAnthropic(nil, want, Options{})
+					if err == nil && !bytes.Equal(got, back) {
+						err = errors.New("different output under concurrency")
+					}
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-done)
+	}
+}

@@ -18,6 +18,7 @@ func RequestOpenAIToAnthropic(dst, body []byte, o Options) ([]byte, error) {
 	if !ok || !root.IsObject() {
 		return nil, invalid("body", "not a JSON object")
 	}
+	defer releaseTape(root)
 	var f struct {
 		model, messages, tools, toolChoice, parallel, maxTokens, maxCompletion,
 		temperature, topP, stop, user, stream, effort gjson.Result
