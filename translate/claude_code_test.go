@@ -46,10 +46,12 @@ func TestRequestAnthropicToOpenAI_ClaudeCode(t *testing.T) {
 				Parameters json.RawMessage
 			}
 		}
-		Stream          bool
-		StreamOptions   struct{ IncludeUsage bool `json:"include_usage"` } `json:"stream_options"`
-		ReasoningEffort string                                            `json:"reasoning_effort"`
-		MaxTokens       int                                               `json:"max_tokens"`
+		Stream        bool
+		StreamOptions struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
+		ReasoningEffort string `json:"reasoning_effort"`
+		MaxTokens       int    `json:"max_tokens"`
 		User            string
 	}
 	require.NoError(t, json.Unmarshal(out, &got))
