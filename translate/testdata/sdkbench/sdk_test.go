@@ -30,6 +30,7 @@ func BenchmarkSDK_AnthropicRequestDecodeEncode(b *testing.B) {
 	body := fixture(b)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	defer cpuTimer(b)()
 	for b.Loop() {
 		var p anthropic.MessageNewParams
 		if err := json.Unmarshal(body, &p); err != nil {
@@ -46,6 +47,7 @@ func BenchmarkSDK_AnthropicRequestDecode(b *testing.B) {
 	body := fixture(b)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	defer cpuTimer(b)()
 	for b.Loop() {
 		var p anthropic.MessageNewParams
 		if err := json.Unmarshal(body, &p); err != nil {
@@ -61,6 +63,7 @@ var chunk = []byte(`{"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"cha
 func BenchmarkSDK_StreamEvent(b *testing.B) {
 	b.SetBytes(int64(len(chunk)))
 	b.ReportAllocs()
+	defer cpuTimer(b)()
 	for b.Loop() {
 		var c openai.ChatCompletionChunk
 		if err := json.Unmarshal(chunk, &c); err != nil {
