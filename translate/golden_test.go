@@ -73,11 +73,7 @@ func runJSONGolden(t *testing.T, dir string, fn func(dst, body []byte, o Options
 }
 
 // streamTranslator is what both stream translators offer.
-type streamTranslator interface {
-	Feed(dst, chunk []byte) []byte
-	End(dst []byte) []byte
-	Done() bool
-}
+type streamTranslator = Stream
 
 // runStreamGolden feeds every dir/*.in.sse to a new translator, whole and
 // then one byte at a time (the output must not depend on the split), ends

@@ -135,10 +135,3 @@ func strBody(r gjson.Result) string {
 func appendInt(b []byte, n int64) []byte {
 	return strconv.AppendInt(b, n, 10)
 }
-
-// isEmptyString reports whether r is the empty JSON string.
-func isEmptyString(r gjson.Result) bool {
-	return r.Type == gjson.String && r.Raw == `""`
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
