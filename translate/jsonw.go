@@ -135,3 +135,5 @@ func strBody(r gjson.Result) string {
 func appendInt(b []byte, n int64) []byte {
 	return strconv.AppendInt(b, n, 10)
 }
+
+func itoa(n int) string { return strconv.Itoa(n) }
