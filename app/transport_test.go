@@ -240,7 +240,7 @@ func TestStream_IdleTimerAfterFinish(t *testing.T) {
 // whole, with its length, from one attempt.
 func TestRelay_LargeAnswerStreamedEndToEnd(t *testing.T) {
 	t.Parallel()
-	big := `{"object":"list","data":"` + strings.Repeat("y", 5<<20) + `"}`
+	big := `{"object":"list","data":"` + strings.Repeat("y", 5<<20) + `","usage":{"prompt_tokens":8,"total_tokens":8}}`
 	u := scriptedUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(big)))
@@ -256,8 +256,8 @@ func TestRelay_LargeAnswerStreamedEndToEnd(t *testing.T) {
 		t.Errorf("Content-Length = %q, want %d", got, len(big))
 	}
 	ev := p.event(1)
-	if len(ev.Attempts) != 1 || ev.Outcome != stats.OutcomeOK {
-		t.Errorf("record: %d attempts, outcome %s", len(ev.Attempts), ev.Outcome)
+	if len(ev.Attempts) != 1 || ev.Outcome != stats.OutcomeOK || ev.InputTokens != 8 {
+		t.Errorf("record: %d attempts, outcome %s, input tokens %d (want 1, ok, 8)", len(ev.Attempts), ev.Outcome, ev.InputTokens)
 	}
 }
 

@@ -2,8 +2,12 @@ package upstream
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -378,4 +382,33 @@ func TestRelay_AttemptCause(t *testing.T) {
 		assert.Equal(t, tc.want, res.Attempts[0].Cause, "%s: %+v", tc.url, res.Attempts[0])
 		res.Release()
 	}
+}
+
+// The watch lives beneath TLS and the chunked parser: an https stream that
+// pauses longer than the keep-alive period, even inside a chunk, reads on
+// unharmed, and onSilence runs during the pauses.
+func TestTransport_WatchedStreamOverTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, "data: {\"n\":0}\n\n")
+		w.(http.Flusher).Flush()
+		for i := 1; i <= 3; i++ {
+			time.Sleep(250 * time.Millisecond)
+			_, _ = io.WriteString(w, "data: {\"n\":"+strconv.Itoa(i)+"}\n\n")
+			w.(http.Flusher).Flush()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	rl := relayOver(t, srv.URL+"/v1", ClientOptions{TLSConfig: &tls.Config{RootCAs: roots}}, Options{})
+	res := rl.Do(chatRequest(true))
+	require.Equal(t, Answered, res.Outcome, "%+v", res.Attempts)
+	require.True(t, res.SSE)
+	silences := 0
+	res.Body.Watch(time.Second, 100*time.Millisecond, func() error { silences++; return nil })
+	got := drain(t, res)
+	assert.Equal(t, "data: {\"n\":0}\n\ndata: {\"n\":1}\n\ndata: {\"n\":2}\n\ndata: {\"n\":3}\n\n", got)
+	assert.GreaterOrEqual(t, silences, 3)
 }
