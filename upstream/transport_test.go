@@ -71,6 +71,15 @@ func okResponse(body string) string {
 	return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
 }
 
+// noLeak checks that every open connection of the relay's target is idle in
+// the pool: none is held by a finished request.
+func noLeak(t *testing.T, rl *Relay) {
+	t.Helper()
+	cs := rl.Targets().All()[0].conns
+	assert.Eventually(t, func() bool { return cs.openCount() == cs.idleCount() }, 2*time.Second, 10*time.Millisecond,
+		"open %d, idle %d", cs.openCount(), cs.idleCount())
+}
+
 func relayOver(t *testing.T, u string, o ClientOptions, opts Options) *Relay {
 	t.Helper()
 	pu, err := url.Parse(u)
@@ -112,6 +121,7 @@ func TestTransport_NoReuseWithUnreadBytes(t *testing.T) {
 		require.Equal(t, Answered, res.Outcome)
 		assert.Equal(t, "answer-"+strconv.Itoa(i), drain(t, res), "request %d gets its own answer", i)
 	}
+	noLeak(t, rl)
 }
 
 // Defect 1, second form: bytes that arrive while a connection sits idle.
@@ -215,6 +225,7 @@ func TestTransport_CancelledConnNeverPooled(t *testing.T) {
 		require.Len(t, next.Attempts, 1, "round %d: the next request met no closed connection", i)
 		next.Release()
 	}
+	noLeak(t, rl)
 }
 
 // Defect 8: a pooled connection that fails after the request was written
@@ -279,6 +290,7 @@ func TestRelay_NonIdempotentNotResent(t *testing.T) {
 	assert.Equal(t, Unreachable, res.Outcome)
 	assert.Len(t, res.Attempts, 4, "a generation route keeps its retries")
 	res.Release()
+	noLeak(t, rl)
 }
 
 // Defect 10: an answer to HEAD has no body, whatever its Content-Length says.
@@ -344,6 +356,7 @@ func TestRelay_LargeAnswerStreamed(t *testing.T) {
 		res = rl.Do(chatRequest(false))
 		assert.Len(t, res.Attempts, 1)
 		res.Release()
+		noLeak(t, rl)
 	}
 }
 
