@@ -23,6 +23,7 @@ import (
 
 	"github.com/llm-proxy/llm-proxy/handlers"
 	"github.com/llm-proxy/llm-proxy/handlers/dashboard"
+	"github.com/llm-proxy/llm-proxy/logging"
 	"github.com/llm-proxy/llm-proxy/stats"
 	"github.com/llm-proxy/llm-proxy/upstream"
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
@@ -217,24 +218,7 @@ func (a *App) record(ev *stats.Event) {
 	if !ev.Success() {
 		level = slog.LevelWarn
 	}
-	if a.log.Enabled(context.Background(), level) {
-		a.log.LogAttrs(context.Background(), level, "request",
-			slog.String("method", ev.Method),
-			slog.String("route", ev.Route),
-			slog.String("model", ev.Model),
-			slog.Bool("stream", ev.Stream),
-			slog.Int("status", ev.Status),
-			slog.String("outcome", string(ev.Outcome)),
-			slog.String("target", ev.Target),
-			slog.Int("attempts", len(ev.Attempts)),
-			slog.Int("rate_limits", ev.RateLimits),
-			slog.Float64("latency_ms", ev.LatencyMs),
-			slog.Float64("ttfb_ms", ev.TTFBMs),
-			slog.Int("input_tokens", ev.InputTokens),
-			slog.Int("output_tokens", ev.OutputTokens),
-			slog.String("error", ev.Error),
-		)
-	}
+	logging.LogRequest(a.log, level, ev)
 	a.recorder.Record(ev)
 }
 
