@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/llm-proxy/llm-proxy/stats"
 )
 
@@ -55,9 +58,7 @@ func TestStream_KeepAliveOnlyBetweenEvents(t *testing.T) {
 	cfg.KeepAliveInterval = 200 * time.Millisecond
 	p := startProxy(t, cfg)
 	a, evs, err := p.stream(families[0].req(openAIStreamBody))
-	if err != nil {
-		t.Fatalf("stream: %v", err)
-	}
+	require.NoError(t, err)
 	wantStatus(t, a, 200)
 	var data []string
 	keepAlives := 0
@@ -68,15 +69,10 @@ func TestStream_KeepAliveOnlyBetweenEvents(t *testing.T) {
 		}
 		data = append(data, e.raw)
 	}
-	if want := []string{first, second, "data: [DONE]\n\n"}; !equalStrings(data, want) {
-		t.Errorf("data events = %q, want %q (a keep-alive inside an event breaks it)", data, want)
-	}
-	if keepAlives == 0 {
-		t.Errorf("no keep-alive during 700 ms of silence between events (interval 200 ms): %q", a.body)
-	}
-	if ev := p.event(1); ev.Outcome != stats.OutcomeOK {
-		t.Errorf("record outcome %s (%s), want ok", ev.Outcome, ev.Error)
-	}
+	assert.Equal(t, []string{first, second, "data: [DONE]\n\n"}, data, "a keep-alive inside an event breaks it")
+	assert.NotZero(t, keepAlives, "keep-alives during 700 ms of silence between events (interval 200 ms): %q", a.body)
+	ev := p.event(1)
+	assert.Equal(t, stats.OutcomeOK, ev.Outcome, ev.Error)
 }
 
 // Defect 5: a client that leaves while the proxy waits for the first event
@@ -116,27 +112,23 @@ func TestStream_ClientLeavesDuringProbe(t *testing.T) {
 		t.Fatal("the upstream request was not closed after the client left (first-byte timeout is 15 s)")
 	}
 	ev := p.event(1)
-	if ev.Status != 499 || ev.Outcome != stats.OutcomeClientGone {
-		t.Errorf("record status %d outcome %s, want 499 client_gone", ev.Status, ev.Outcome)
-	}
+	assert.Equal(t, 499, ev.Status)
+	assert.Equal(t, stats.OutcomeClientGone, ev.Outcome)
 }
 
 // rawClient sends one request over a raw TCP connection and never reads.
 func rawClient(t *testing.T, base, path, body string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
+	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetReadBuffer(4 << 10) // fill up quickly
 	}
 	req := "POST " + path + " HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer " + clientKey +
 		"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
-	if _, err := c.Write([]byte(req)); err != nil {
-		t.Fatalf("write: %v", err)
-	}
+	_, err = c.Write([]byte(req))
+	require.NoError(t, err)
 	return c
 }
 
@@ -189,9 +181,8 @@ func TestStream_ClientWriteDeadline(t *testing.T) {
 				t.Fatal("the upstream connection stayed open for a client that reads nothing")
 			}
 			ev := p.event(1)
-			if ev.Status != 499 || !strings.Contains(ev.Error, "stopped reading") {
-				t.Errorf("record status %d error %q, want 499 and why", ev.Status, ev.Error)
-			}
+			assert.Equal(t, 499, ev.Status)
+			assert.Contains(t, ev.Error, "stopped reading", "the record says why")
 		})
 	}
 }
@@ -221,19 +212,15 @@ func TestStream_IdleTimerAfterFinish(t *testing.T) {
 	p := startProxy(t, cfg)
 	for i := range 3 {
 		a, _, err := p.stream(families[0].req(openAIStreamBody))
-		if err != nil || a.status != 200 || !strings.Contains(string(a.body), "[DONE]") {
-			t.Fatalf("stream %d: status %d err %v body %q", i, a.status, err, a.body)
-		}
+		require.NoError(t, err)
+		wantStatus(t, a, 200)
+		require.Contains(t, string(a.body), "[DONE]", "stream %d", i)
 		time.Sleep(1300 * time.Millisecond) // past the idle timeout, with the conn in the pool
 	}
 	for i, ev := range p.events(3) {
-		if ev.Outcome != stats.OutcomeOK {
-			t.Errorf("stream %d: outcome %s (%s)", i, ev.Outcome, ev.Error)
-		}
+		assert.Equal(t, stats.OutcomeOK, ev.Outcome, "stream %d: %s", i, ev.Error)
 	}
-	if n := len(conns); n != 1 {
-		t.Errorf("upstream saw %d connections, want 1: the pooled one stayed usable", n)
-	}
+	assert.Len(t, conns, 1, "upstream connections: the pooled one stayed usable")
 }
 
 // Defect 11 end to end: an answer larger than the proxy holds is relayed
@@ -249,16 +236,13 @@ func TestRelay_LargeAnswerStreamedEndToEnd(t *testing.T) {
 	p := startProxy(t, testConfig([]string{u}, []string{upKeyA}))
 	a := p.call(request{path: "/v1/embeddings", body: `{"model":"e","input":"hi"}`})
 	wantStatus(t, a, 200)
-	if len(a.body) != len(big) || !json.Valid(a.body) {
-		t.Errorf("got %d bytes (valid JSON %v), want %d", len(a.body), json.Valid(a.body), len(big))
-	}
-	if got := a.header.Get("Content-Length"); got != strconv.Itoa(len(big)) {
-		t.Errorf("Content-Length = %q, want %d", got, len(big))
-	}
+	assert.Len(t, a.body, len(big))
+	assert.True(t, json.Valid(a.body))
+	assert.Equal(t, strconv.Itoa(len(big)), a.header.Get("Content-Length"))
 	ev := p.event(1)
-	if len(ev.Attempts) != 1 || ev.Outcome != stats.OutcomeOK || ev.InputTokens != 8 {
-		t.Errorf("record: %d attempts, outcome %s, input tokens %d (want 1, ok, 8)", len(ev.Attempts), ev.Outcome, ev.InputTokens)
-	}
+	assert.Len(t, ev.Attempts, 1)
+	assert.Equal(t, stats.OutcomeOK, ev.Outcome)
+	assert.Equal(t, 8, ev.InputTokens, "usage read from the end of the answer")
 }
 
 // The log line and the trail of a request no upstream answered name the cause.
@@ -270,9 +254,8 @@ func TestRelay_CauseInTrailAndLog(t *testing.T) {
 	a := p.call(families[0].req(openAIBody))
 	wantStatus(t, a, 502)
 	ev := p.event(1)
-	if len(ev.Attempts) != 1 || ev.Attempts[0].Cause != "refused" {
-		t.Errorf("trail %+v, want one attempt with cause refused", ev.Attempts)
-	}
+	require.Len(t, ev.Attempts, 1)
+	assert.Equal(t, "refused", ev.Attempts[0].Cause)
 	found := false
 	sc := bufio.NewScanner(strings.NewReader(p.logs.String()))
 	for sc.Scan() {
@@ -280,7 +263,5 @@ func TestRelay_CauseInTrailAndLog(t *testing.T) {
 			found = true
 		}
 	}
-	if !found {
-		t.Errorf("no request log line names the cause:\n%s", p.logs.String())
-	}
+	assert.True(t, found, "a request log line names the cause:\n%s", p.logs.String())
 }
