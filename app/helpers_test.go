@@ -501,3 +501,6 @@ func words(n int) []string {
 // allRateLimitedMsg is the message of the proxy's 429 when every attempt
 // was rate limited.
 const allRateLimitedMsg = "错误重试全都rate limit,请再次重试."
+
+// itoa is strconv.Itoa, short for building wire text in tests.
+func itoa(n int) string { return strconv.Itoa(n) }
