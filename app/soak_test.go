@@ -20,6 +20,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"sort"
 	"strconv"
@@ -80,7 +81,10 @@ type soakResult struct {
 	behaviour soakBehaviour
 	status    int  // 0: no answer headers
 	left      bool // the client went away before the end
-	problems  []string
+	// raced: an attempt arrived on a connection within soakIdleRace of the
+	// upstream writing unsolicited bytes on it (see excused).
+	raced    time.Duration
+	problems []string
 }
 
 func (r *soakResult) fail(kind, format string, args ...any) {
@@ -118,6 +122,12 @@ func TestSoak_CrossTalk(t *testing.T) {
 	chaos := &sim.Chaos{Seed: seed, Rate: soakFaultRate, Pause: 250 * time.Millisecond, IdleDelay: 20 * time.Millisecond,
 		Faults: parseFaults(t, *soakFaults)}
 	up := newUpstream(t, sim.Options{Chaos: chaos, StreamChunks: 6, ChunkInterval: 5 * time.Millisecond})
+	t.Cleanup(func() { // registered before the proxy starts, so it runs after the proxy stopped
+		if !eventually(5*time.Second, func() bool { return up.OpenConns() == 0 }) {
+			t.Errorf("LEAK: %d upstream connections still open after the proxy stopped (%d upstream requests still running); %s",
+				up.OpenConns(), up.Active(), socketsTo(up.Addr()))
+		}
+	})
 	cfg := testConfig([]string{up.URL()}, upKeys[:soakTargets])
 	cfg.TargetNames = targetNames[:soakTargets]
 	cfg.MaxRetries = 2
@@ -130,12 +140,6 @@ func TestSoak_CrossTalk(t *testing.T) {
 	cfg.RecentSize = 10000
 	cfg.LogLevel = "warn"
 	p := startProxy(t, cfg)
-	t.Cleanup(func() { // runs after the proxy stopped (cleanups run last first)
-		if !assert.Eventually(t, func() bool { return up.OpenConns() == 0 }, 5*time.Second, 10*time.Millisecond) {
-			t.Errorf("LEAK: %d upstream connections still open after the proxy stopped (%d upstream requests still running); %s",
-				up.OpenConns(), up.Active(), socketsTo(up.Addr()))
-		}
-	})
 
 	var (
 		all   []*soakResult
@@ -206,9 +210,20 @@ func soakRequest(p *proxy, seed uint64, id string) *soakResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if r.behaviour == clientLeaves {
+		// Leave at a random moment once the request is sent: while the
+		// proxy waits, during the probe or mid-stream.
 		leaveAfter := time.Duration(rnd.IntN(400)) * time.Millisecond
-		timer := time.AfterFunc(leaveAfter, cancel)
-		defer timer.Stop()
+		var timer *time.Timer
+		var once sync.Once
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
+			once.Do(func() { timer = time.AfterFunc(leaveAfter, cancel) })
+		}})
+		defer func() {
+			once.Do(func() {})
+			if timer != nil {
+				timer.Stop()
+			}
+		}()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+r.fam.path, strings.NewReader(body))
 	if err != nil {
@@ -393,12 +408,19 @@ func checkRecords(t *testing.T, p *proxy, up *sim.Server, chaos *sim.Chaos, resu
 			}
 		}
 	}
+	raced := map[string]time.Duration{}
+	for _, rec := range up.Requests() {
+		if d := rec.AfterUnsolicited; d > 0 && d < soakIdleRace {
+			raced[rec.ID] = d
+		}
+	}
 	for _, r := range results {
+		r.raced = raced[r.id]
 		ev, ok := byModel[soakModel(r.id)]
 		if !ok {
 			continue
 		}
-		clientClean := len(r.problems) == 0
+		clientClean := len(r.problems) == 0 || r.excused()
 		got := up.CountID(r.id)
 		switch n := len(ev.Attempts); {
 		case n == got:
@@ -443,12 +465,6 @@ func checkQuiet(t *testing.T, p *proxy, up *sim.Server, wave int) {
 func report(t *testing.T, chaos *sim.Chaos, up *sim.Server, all []*soakResult, took time.Duration) {
 	t.Helper()
 	byKind := map[string][]string{}
-	unsolicited := map[string]time.Duration{}
-	for _, rec := range up.Requests() {
-		if rec.AfterUnsolicited > 0 {
-			unsolicited[rec.ID] = rec.AfterUnsolicited
-		}
-	}
 	var streams, leavers, stallers, errs, raced int
 	for _, r := range all {
 		if r.stream {
@@ -463,16 +479,14 @@ func report(t *testing.T, chaos *sim.Chaos, up *sim.Server, all []*soakResult, t
 		if r.status != 200 {
 			errs++
 		}
+		if r.excused() {
+			raced++
+			t.Logf("excused (keep-alive race: the request arrived %v after unsolicited bytes on its connection): %s: %s", r.raced, r.id, r.problems[0])
+			continue
+		}
 		seen := map[string]bool{}
 		for _, pr := range r.problems {
 			kind, detail, _ := strings.Cut(pr, ": ")
-			if d, ok := unsolicited[r.id]; ok && kind == vCrossTalk && d < soakIdleRace {
-				// The upstream wrote unsolicited bytes within a few ms of
-				// the request's arrival: the proxy could not have seen them
-				// before sending it (inherent to HTTP/1.1 keep-alive).
-				raced++
-				continue
-			}
 			if seen[kind] {
 				continue // the first problem of a kind per request
 			}
@@ -494,6 +508,35 @@ func report(t *testing.T, chaos *sim.Chaos, up *sim.Server, all []*soakResult, t
 		t.Errorf("%s: %d of %d requests (seed %d; rerun: go test ./app -run TestSoak_CrossTalk -soak.seed=%d)\n  %s",
 			k, len(list), len(all), chaos.Seed, chaos.Seed, strings.Join(list[:min(len(list), soakShowFailures)], "\n  "))
 	}
+}
+
+// excused reports whether the request's cross-talk is the keep-alive race
+// inherent to HTTP/1.1: the upstream wrote unsolicited bytes on an idle
+// connection so shortly before the request arrived on it that the proxy
+// could not have seen them before sending it (net/http and nginx have the
+// same window). Its other invariants still hold.
+func (r *soakResult) excused() bool {
+	if r.raced == 0 {
+		return false
+	}
+	for _, pr := range r.problems {
+		if !strings.HasPrefix(pr, vCrossTalk) {
+			return false
+		}
+	}
+	return true
+}
+
+// eventually polls cond every 10ms for at most d.
+func eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return true
 }
 
 // parseFaults reads the -soak.faults list; empty means every fault.
