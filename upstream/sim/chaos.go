@@ -175,6 +175,9 @@ func (c *call) unsolicited(st *Step, idle bool) {
 		return
 	}
 	var injected time.Time
+	if !idle {
+		injected = time.Now() // the extra answer is unsolicited too
+	}
 	if idle {
 		_ = conn.SetReadDeadline(time.Now().Add(c.s.chaosIdleDelay()))
 		_, err := rw.Reader.Peek(1)

@@ -94,6 +94,7 @@ func TestServer_DoubleAnswer(t *testing.T) {
 	reqs := s.Requests()
 	require.Len(t, reqs, 2)
 	assert.Equal(t, reqs[0].Conn, reqs[1].Conn, "same connection number")
+	assert.Positive(t, reqs[1].AfterUnsolicited, "the request after the extra answer says so")
 	assert.Equal(t, 1, s.ConnsOpened())
 }
 
