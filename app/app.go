@@ -76,6 +76,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	a.targets = upstream.NewTargets(uspecs, upstream.ClientOptions{
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxConns:       cfg.MaxConnsPerTarget,
+		Proxy:          upstream.ProxyFromEnvironment(os.Getenv, cfg.UpstreamProxy),
 		MaxCooldown:    cfg.MaxCooldown,
 	})
 	relay := upstream.NewRelay(a.targets, upstream.Options{
@@ -122,14 +123,15 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		Logger:     log,
 	})
 	proxy := handlers.NewProxy(handlers.ProxyConfig{
-		Keys:              handlers.NewKeys(cfg.AccessKeys),
-		Relay:             relay,
-		Record:            a.record,
-		KeepAliveInterval: cfg.KeepAliveInterval,
-		StreamIdleTimeout: cfg.StreamIdleTimeout,
-		InFlight:          a.metrics.InFlight,
-		OpenStreams:       a.metrics.OpenStreams,
-		Logger:            log,
+		Keys:               handlers.NewKeys(cfg.AccessKeys),
+		Relay:              relay,
+		Record:             a.record,
+		KeepAliveInterval:  cfg.KeepAliveInterval,
+		StreamIdleTimeout:  cfg.StreamIdleTimeout,
+		ClientWriteTimeout: cfg.ClientWriteTimeout,
+		InFlight:           a.metrics.InFlight,
+		OpenStreams:        a.metrics.OpenStreams,
+		Logger:             log,
 	})
 	a.fiber = a.routes(proxy, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return a, nil
