@@ -23,6 +23,7 @@ import (
 
 	"github.com/llm-proxy/llm-proxy/handlers"
 	"github.com/llm-proxy/llm-proxy/handlers/dashboard"
+	"github.com/llm-proxy/llm-proxy/logging"
 	"github.com/llm-proxy/llm-proxy/stats"
 	"github.com/llm-proxy/llm-proxy/stats/postgres"
 	"github.com/llm-proxy/llm-proxy/upstream"
@@ -78,6 +79,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	a.targets = upstream.NewTargets(uspecs, upstream.ClientOptions{
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxConns:       cfg.MaxConnsPerTarget,
+		Proxy:          upstream.ProxyFromEnvironment(os.Getenv, cfg.UpstreamProxy),
 		MaxCooldown:    cfg.MaxCooldown,
 	})
 	relay := upstream.NewRelay(a.targets, upstream.Options{
@@ -126,14 +128,15 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	}
 	a.dash = dashboard.New(dcfg)
 	proxy := handlers.NewProxy(handlers.ProxyConfig{
-		Keys:              handlers.NewKeys(cfg.AccessKeys),
-		Relay:             relay,
-		Record:            a.record,
-		KeepAliveInterval: cfg.KeepAliveInterval,
-		StreamIdleTimeout: cfg.StreamIdleTimeout,
-		InFlight:          a.metrics.InFlight,
-		OpenStreams:       a.metrics.OpenStreams,
-		Logger:            log,
+		Keys:               handlers.NewKeys(cfg.AccessKeys),
+		Relay:              relay,
+		Record:             a.record,
+		KeepAliveInterval:  cfg.KeepAliveInterval,
+		StreamIdleTimeout:  cfg.StreamIdleTimeout,
+		ClientWriteTimeout: cfg.ClientWriteTimeout,
+		InFlight:           a.metrics.InFlight,
+		OpenStreams:        a.metrics.OpenStreams,
+		Logger:             log,
 	})
 	a.fiber = a.routes(proxy, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return a, nil
@@ -220,24 +223,7 @@ func (a *App) record(ev *stats.Event) {
 	if !ev.Success() {
 		level = slog.LevelWarn
 	}
-	if a.log.Enabled(context.Background(), level) {
-		a.log.LogAttrs(context.Background(), level, "request",
-			slog.String("method", ev.Method),
-			slog.String("route", ev.Route),
-			slog.String("model", ev.Model),
-			slog.Bool("stream", ev.Stream),
-			slog.Int("status", ev.Status),
-			slog.String("outcome", string(ev.Outcome)),
-			slog.String("target", ev.Target),
-			slog.Int("attempts", len(ev.Attempts)),
-			slog.Int("rate_limits", ev.RateLimits),
-			slog.Float64("latency_ms", ev.LatencyMs),
-			slog.Float64("ttfb_ms", ev.TTFBMs),
-			slog.Int("input_tokens", ev.InputTokens),
-			slog.Int("output_tokens", ev.OutputTokens),
-			slog.String("error", ev.Error),
-		)
-	}
+	logging.LogRequest(a.log, level, ev)
 	a.recorder.Record(ev)
 }
 
