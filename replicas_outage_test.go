@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/llm-proxy/llm-proxy/internal/testkit"
 	"github.com/llm-proxy/llm-proxy/stats/postgres/pgtest"
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
@@ -91,7 +92,7 @@ func runToExit(t *testing.T, env map[string]string) (string, int) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MY_ACCESS_KEY=c", "PROXY_URL=https://a/v1", "API_KEY=k",
-		"PORT=" + fmt.Sprint(freePort(t)), "LISTEN_HOST=127.0.0.1"}
+		"PORT=" + fmt.Sprint(testkit.FreePort(t)), "LISTEN_HOST=127.0.0.1"}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -132,13 +133,13 @@ func TestStartup_UnreachableDatabaseIsRetried(t *testing.T) {
 	defer up.Close()
 	env := proxyEnv(up, "memory")
 	env["DATABASE_URL"] = cluster.URL("postgres", pgtest.Password)
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cmd := exec.Command(binary)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("PORT=%d", port), "LISTEN_HOST=127.0.0.1"}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	out := &lockedBuffer{}
+	out := &testkit.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	done := make(chan error, 1)
