@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/llm-proxy/llm-proxy/internal/testkit"
 	"net/http"
 	"os"
 	"os/exec"
