@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/llm-proxy/llm-proxy/internal/testkit"
 	"net/http"
 	"os"
 	"os/exec"
