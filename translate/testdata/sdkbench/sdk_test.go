@@ -1,9 +1,11 @@
 // Package sdkbench measures what the official SDKs' wire types cost for the
 // work package translate does, to decide between them and translate's
-// byte-level approach (see translate's package comment). A module of its own
-// under testdata, so the proxy does not depend on the SDKs:
+// byte-level approach (see translate's package comment), and checks that the
+// SDKs' own stream decoders and accumulators read translate's golden outputs
+// (compat_test.go). A module of its own under testdata, so the proxy does not
+// depend on the SDKs:
 //
-//	cd translate/testdata/sdkbench && go test -bench . -benchmem
+//	cd translate/testdata/sdkbench && go test -bench . -benchtime 100x
 package sdkbench
 
 import (
