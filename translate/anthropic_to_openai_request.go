@@ -81,7 +81,7 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	}
 	i := 0
 	each(f.messages, func(_, m gjson.Result) bool {
-		out, err = messageToOpenAI(out, m, i)
+		out, err = messageToOpenAI(out, m, i, o.Reasoning)
 		i++
 		return err == nil
 	})
@@ -193,7 +193,7 @@ func systemMessage(out []byte, system gjson.Result) ([]byte, *Error) {
 // messageToOpenAI appends the OpenAI messages for the i-th Anthropic message:
 // an assistant message (text, reasoning_content, tool_calls), or for a user
 // message its tool results as tool messages first, then the rest.
-func messageToOpenAI(out []byte, m gjson.Result, i int) ([]byte, *Error) {
+func messageToOpenAI(out []byte, m gjson.Result, i int, reasoning bool) ([]byte, *Error) {
 	field := "messages[" + strconv.Itoa(i) + "]"
 	if !m.IsObject() {
 		return nil, invalid(field, "an object is required")
@@ -212,7 +212,7 @@ func messageToOpenAI(out []byte, m gjson.Result, i int) ([]byte, *Error) {
 	case "user":
 		return userToOpenAI(out, content, field)
 	case "assistant":
-		return assistantToOpenAI(out, content, field)
+		return assistantToOpenAI(out, content, field, reasoning)
 	}
 	return nil, invalid(field+".role", "unknown role "+strconv.Quote(role.Str))
 }
@@ -421,9 +421,10 @@ func toolMessage(out []byte, b gjson.Result, imgs []byte, field string) ([]byte,
 }
 
 // assistantToOpenAI appends one assistant message: texts joined as content,
-// thinking joined as reasoning_content (signatures dropped), tool_use blocks
-// as tool_calls with the input as the arguments string.
-func assistantToOpenAI(out []byte, content gjson.Result, field string) ([]byte, *Error) {
+// thinking joined as reasoning_content when the target reasons (signatures
+// dropped; a target without reasoning may refuse the unknown field), tool_use
+// blocks as tool_calls with the input as the arguments string.
+func assistantToOpenAI(out []byte, content gjson.Result, field string, reasons bool) ([]byte, *Error) {
 	if content.Type == gjson.String {
 		out = comma(out)
 		out = append(out, `{"role":"assistant","content":`...)
@@ -448,7 +449,7 @@ func assistantToOpenAI(out []byte, content gjson.Result, field string) ([]byte, 
 				text = append(text, s...)
 			}
 		case "thinking":
-			if s := strBody(get(b, "thinking")); s != "" {
+			if s := strBody(get(b, "thinking")); s != "" && reasons {
 				if len(reasoning) > 0 {
 					reasoning = append(reasoning, `\n\n`...)
 				}

@@ -73,7 +73,8 @@
 // base64 documents → file parts, text documents → text); tool_result blocks
 // → tool messages first (is_error marked with "Error: " in the text; their
 // images follow in the user message); assistant text joined, thinking →
-// reasoning_content (signatures and redacted_thinking dropped), tool_use →
+// reasoning_content with Options.Reasoning, else dropped (signatures and
+// redacted_thinking always dropped), tool_use →
 // tool_calls with input as the arguments string; tools (input_schema →
 // parameters), tool_choice (any → required, tool → named function),
 // disable_parallel_tool_use → parallel_tool_calls=false; max_tokens,
