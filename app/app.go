@@ -328,7 +328,7 @@ func (a *App) LogStartup(addr string) {
 		"max_retries", a.cfg.MaxRetries, "demo", a.cfg.Demo)
 	if a.pg != nil {
 		a.log.Info("data stored in PostgreSQL (DATABASE_URL; DB_PATH is ignored), shared with other replicas",
-			"replica", a.replica)
+			"database", a.pg.Where(), "replica", a.replica)
 	} else if a.store != nil {
 		a.log.Info("data stored in SQLite", "path", a.cfg.DBPath,
 			"note", "on a PaaS, mount a volume at this path's folder or the data is lost on redeploy")
