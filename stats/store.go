@@ -109,6 +109,8 @@ type SQLiteStore struct {
 	stop    chan struct{}
 	done    chan struct{} // closed when the writer has exited
 
+	enc []byte // the writer's encoding buffer, reused for every row
+
 	closeOnce sync.Once
 	closeErr  error
 	writeErr  error // the writer's final flush error, read after done
@@ -378,10 +380,13 @@ func (s *SQLiteStore) write(batch []*Event, c counters, buckets map[int64]*Bucke
 		}
 		defer ins.Close()
 		for _, e := range batch {
-			data, err := json.Marshal(e)
+			// enc is reused from row to row: the driver copies a bound
+			// []byte before Exec returns.
+			data, err := e.appendJSON(s.enc[:0])
 			if err != nil {
 				return fmt.Errorf("request %d: %w", e.ID, err)
 			}
+			s.enc = data
 			if _, err := ins.Exec(e.ID, e.Time.UnixMilli(), data); err != nil {
 				return fmt.Errorf("request %d: %w", e.ID, err)
 			}
