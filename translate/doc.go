@@ -14,6 +14,7 @@
 //	stream_anthropic_to_openai.go   AnthropicToOpenAIStream
 //	errors.go                       Error (400 refusals), error bodies, in-band stream errors
 //	count_tokens.go                 EstimateTokens, CountTokens, WantsUsage
+//	direction.go, stream.go         Direction (picks the translators and the path), Stream
 //	scan.go, jsonw.go, sse.go       the JSON walk, the JSON writer, SSE framing
 //
 // # Wire types: bytes, not the SDKs' types
