@@ -91,6 +91,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 			RetentionRows: cfg.RetentionRows,
 			RetentionDays: cfg.RetentionDays,
 			FlushInterval: cfg.FlushInterval,
+			Logger:        log, // its errors follow LOG_FORMAT like every other line
 		})
 		if err != nil {
 			a.closeDemo()

@@ -7,13 +7,19 @@ package app
 
 import (
 	"bufio"
+	"context"
+	"database/sql"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	_ "modernc.org/sqlite" // to damage the store under a running proxy
 
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
@@ -191,5 +197,52 @@ func TestEdges_RetryAfterCappedByMaxCooldown(t *testing.T) {
 			t.Fatalf("still %d five seconds after a 1 s cap", a.status)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Finding 10, second half: the store's write errors went to slog.Default()
+// and ignored LOG_FORMAT=json. They go through the app's logger.
+func TestEdges_StoreWriteErrorsUseAppLogger(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, sim.Options{ChunkInterval: -1})
+	cfg := testConfig([]string{up.URL()}, []string{upKeyA})
+	cfg.DBPath = filepath.Join(t.TempDir(), "stats.db")
+	cfg.FlushInterval = 50 * time.Millisecond
+	cfg.LogFormat = "json"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	a, err := New(cfg, slog.New(slog.NewJSONHandler(logs, nil)), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+
+	// Break the table under the running store.
+	db, err := sql.Open("sqlite", cfg.DBPath+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DROP TABLE requests"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	p := &proxy{t: t, app: a, base: "http://" + ln.Addr().String(), logs: logs, client: &http.Client{Timeout: 10 * time.Second}}
+	wantStatus(t, p.call(request{path: "/v1/chat/completions", body: openAIBody}), 200)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), `"msg":"stats store: write failed"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no JSON log line for the failed write within 5 s; log:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -215,6 +215,8 @@ func (r *Recorder) Snapshot() Snapshot {
 		Targets:       r.targetStates(),
 		Recent:        recent,
 		Series:        points,
+
+		DatabaseRecovery: r.store.Recovery(),
 	}
 }
 

@@ -44,6 +44,9 @@ type Snapshot struct {
 	Recent []Event `json:"recent"`
 	// Series has one point per second with traffic over the last 10 minutes, oldest first.
 	Series []Point `json:"series"`
+	// DatabaseRecovery is set when the stats database was found damaged at
+	// start and replaced by a fresh one (the dashboard shows a banner).
+	DatabaseRecovery *DatabaseRecovery `json:"database_recovery,omitempty"`
 }
 
 // message is one live-feed message: {"type":…,"data":…}.
