@@ -15,10 +15,12 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
 	_ "modernc.org/sqlite" // to damage the store under a running proxy
 
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
@@ -244,5 +246,73 @@ func TestEdges_StoreWriteErrorsUseAppLogger(t *testing.T) {
 			t.Fatalf("no JSON log line for the failed write within 5 s; log:\n%s", logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// jsonEscapeAll writes every character of s as a JSON \u00XX escape.
+func jsonEscapeAll(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteString(`\u00`)
+		b.WriteString(strconv.FormatInt(int64(s[i])>>4, 16))
+		b.WriteString(strconv.FormatInt(int64(s[i])&15, 16))
+	}
+	return b.String()
+}
+
+// Finding 5: the upstream key echoed by an upstream never reaches the
+// client — not in a response header, a 2xx body, a stream chunk (a key
+// split across chunks included), an error event mid-stream, a \u-escaped
+// error body, nor a gzip, br or deflate compressed one.
+func TestEdges_UpstreamKeyRedactedEverywhere(t *testing.T) {
+	t.Parallel()
+	key := upKeyA
+	half := len(key) / 2
+	errJSON := sim.OpenAIError("invalid_request_error", "Incorrect API key provided: "+key)
+	cases := []struct {
+		name   string
+		stream bool
+		step   sim.Step
+	}{
+		{"response header", false, sim.Step{Header: map[string]string{"X-Debug-Key": "Bearer " + key}, Body: `{"id":"a","choices":[]}`}},
+		{"2xx body", false, sim.Step{Body: `{"id":"a","choices":[{"message":{"content":"you sent ` + key + `"}}]}`}},
+		{"escaped error body", false, sim.Step{Status: 401, Body: `{"error":{"message":"Incorrect API key provided: ` + jsonEscapeAll(key) + `"}}`}},
+		{"gzip error body", false, sim.Step{Status: 401, Header: map[string]string{"Content-Encoding": "gzip"}, Body: string(fasthttp.AppendGzipBytes(nil, []byte(errJSON)))}},
+		{"br error body", false, sim.Step{Status: 401, Header: map[string]string{"Content-Encoding": "br"}, Body: string(fasthttp.AppendBrotliBytes(nil, []byte(errJSON)))}},
+		{"deflate error body", false, sim.Step{Status: 401, Header: map[string]string{"Content-Encoding": "deflate"}, Body: string(fasthttp.AppendDeflateBytes(nil, []byte(errJSON)))}},
+		{"stream chunks", true, sim.Step{Events: []string{
+			sim.OpenAIChunk("hi"),
+			`data: {"choices":[{"delta":{"content":"` + key[:half], key[half:] + `"}}]}` + "\n\n",
+			"data: [DONE]\n\n",
+		}, Interval: 20 * time.Millisecond}},
+		{"error event mid-stream", true, sim.Step{Events: []string{
+			sim.OpenAIChunk("hi"),
+			sim.OpenAIErrorEvent("invalid_request_error", "key "+key+" was revoked"),
+		}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := newUpstream(t, sim.Options{})
+			cfg := testConfig([]string{up.URL()}, []string{key})
+			cfg.MaxRetries = 0
+			p := startProxy(t, cfg)
+			up.Push(tc.step)
+			body := openAIBody
+			if tc.stream {
+				body = openAIStreamBody
+			}
+			a := p.call(request{path: "/v1/chat/completions", body: body})
+			seen := string(a.body)
+			for k, vs := range a.header {
+				seen += "\n" + k + ": " + strings.Join(vs, ",")
+			}
+			if strings.Contains(seen, key) || strings.Contains(seen, key[:half]) && strings.Contains(seen, key[half:]) {
+				t.Fatalf("the upstream key reached the client:\n%s", seen)
+			}
+			if !strings.Contains(seen, "[redacted]") {
+				t.Errorf("no [redacted] mark where the key was:\n%s", seen)
+			}
+		})
 	}
 }

@@ -134,6 +134,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		return sendError(c, family, fiber.StatusBadGateway, errBadGateway, "no upstream answered")
 	}
 
+	res.RedactAnswer() // the upstream key never reaches the client: headers, complete bodies
 	resp := res.Resp
 	ev.Target = res.Target.Name()
 	status := resp.StatusCode()
@@ -144,6 +145,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		c.Set("X-Accel-Buffering", "no")
 		sw := &streamWriter{
 			res:       res,
+			red:       res.Redactor(),
 			ev:        ev,
 			family:    family,
 			keepAlive: p.cfg.KeepAliveInterval,

@@ -34,6 +34,7 @@ var (
 // the two share the client writer under mu.
 type streamWriter struct {
 	res       *upstream.Result
+	red       *upstream.Redactor // removes the upstream key from every chunk
 	ev        *stats.Event
 	family    stats.Family
 	keepAlive time.Duration
@@ -69,7 +70,7 @@ func (s *streamWriter) run(w *bufio.Writer) {
 
 	now := time.Now().UnixNano()
 	s.lastRead.Store(now)
-	if err := s.write(s.res.Prefix); err != nil {
+	if err := s.write(s.red.Redact(s.res.Prefix)); err != nil {
 		s.clientLeft()
 		return
 	}
@@ -90,7 +91,7 @@ func (s *streamWriter) run(w *bufio.Writer) {
 		n, err := s.body.Read(buf)
 		if n > 0 {
 			s.lastRead.Store(time.Now().UnixNano())
-			if werr := s.write(buf[:n]); werr != nil {
+			if werr := s.write(s.red.Redact(buf[:n])); werr != nil {
 				s.clientLeft()
 				return
 			}
@@ -168,6 +169,9 @@ func (s *streamWriter) finish(scan *upstream.Scanner, readErr error) {
 		s.timer.Stop()
 	}
 	s.mu.Unlock()
+	if !s.gone.Load() && s.write(s.red.Flush()) != nil { // what the redactor held back
+		s.gone.Store(true)
+	}
 	ev := s.ev
 	ev.Status = s.res.Resp.StatusCode()
 	ev.Terminal = scan.Terminal
