@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llm-proxy/llm-proxy/handlers/dashboard/dashboardtest"
+	"github.com/llm-proxy/llm-proxy/internal/testkit"
 	"github.com/llm-proxy/llm-proxy/stats"
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
@@ -58,44 +58,20 @@ const (
 type proc struct {
 	cmd    *exec.Cmd
 	base   string
-	output *lockedBuffer
+	output *testkit.SyncBuffer
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // start runs the binary with env (plus a free PORT) and waits until it serves.
 func start(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("PORT=%d", port), "LISTEN_HOST=127.0.0.1"}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &proc{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), output: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), output: &testkit.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	require.NoError(t, cmd.Start())
 	go func() { p.done <- cmd.Wait() }()
@@ -485,7 +461,7 @@ func TestStartup_UnwritableDataFolderSaysSo(t *testing.T) {
 	defer os.RemoveAll(dir)
 	require.NoError(t, os.Chmod(dir, 0o755)) // owned by root, not writable by nobody
 	cmd := exec.Command(binary)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MY_ACCESS_KEY=c", "PROXY_URL=https://a/v1", "API_KEY=k", "DB_PATH=" + filepath.Join(dir, "x.db"), "PORT=" + fmt.Sprint(freePort(t))}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MY_ACCESS_KEY=c", "PROXY_URL=https://a/v1", "API_KEY=k", "DB_PATH=" + filepath.Join(dir, "x.db"), "PORT=" + fmt.Sprint(testkit.FreePort(t))}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

@@ -27,6 +27,10 @@ type ProxyConfig struct {
 	KeepAliveInterval time.Duration
 	// StreamIdleTimeout: a stream silent this long is cut with an error event.
 	StreamIdleTimeout time.Duration
+	// ClientWriteTimeout bounds each write to the client (streams and complete
+	// answers): a client that reads nothing for this long is dropped (499).
+	// 0 means 60 s.
+	ClientWriteTimeout time.Duration
 	// InFlight and OpenStreams are moved by the handler; nil: not tracked.
 	InFlight, OpenStreams prometheus.Gauge
 	// Logger receives failures the record cannot carry (panics). nil: slog.Default().
@@ -45,6 +49,9 @@ func NewProxy(cfg ProxyConfig) *Proxy {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.ClientWriteTimeout <= 0 {
+		cfg.ClientWriteTimeout = 60 * time.Second
 	}
 	if cfg.InFlight == nil {
 		cfg.InFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused_in_flight"})
@@ -130,7 +137,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		p.finish(ev, fiber.StatusGatewayTimeout, stats.OutcomeTimeout, "upstream did not answer in time")
 		return sendError(c, family, fiber.StatusGatewayTimeout, errTimeout, "upstream did not answer in time")
 	case upstream.Unreachable:
-		p.finish(ev, fiber.StatusBadGateway, stats.OutcomeUnreachable, "no upstream answered")
+		p.finish(ev, fiber.StatusBadGateway, stats.OutcomeUnreachable, "no upstream answered"+lastCause(res))
 		return sendError(c, family, fiber.StatusBadGateway, errBadGateway, "no upstream answered")
 	}
 
@@ -140,24 +147,34 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	status := resp.StatusCode()
 	c.Status(status)
 	copyResponseHeaders(&c.Response().Header, &resp.Header)
-	if res.Body != nil { // a committed stream
-		c.Set(fiber.HeaderCacheControl, "no-cache")
-		c.Set("X-Accel-Buffering", "no")
-		sw := &streamWriter{
-			res:       res,
-			red:       res.Redactor(),
-			ev:        ev,
-			family:    family,
-			keepAlive: p.cfg.KeepAliveInterval,
-			idle:      p.cfg.StreamIdleTimeout,
-			record:    p.cfg.Record,
-			streams:   p.cfg.OpenStreams,
-			logger:    p.cfg.Logger,
+	if res.Body != nil { // a committed stream, or an answer too large to hold
+		size := -1 // chunked
+		if res.SSE {
+			c.Set(fiber.HeaderCacheControl, "no-cache")
+			c.Set("X-Accel-Buffering", "no")
+		} else {
+			size = res.Body.ContentLength()
+		}
+		sr := &streamRelay{
+			res:          res,
+			red:          res.Redactor(),
+			ev:           ev,
+			family:       family,
+			sse:          res.SSE,
+			keepAlive:    p.cfg.KeepAliveInterval,
+			idle:         p.cfg.StreamIdleTimeout,
+			writeTimeout: p.cfg.ClientWriteTimeout,
+			record:       p.cfg.Record,
+			streams:      p.cfg.OpenStreams,
+			logger:       p.cfg.Logger,
+			ctx:          c.Context(),
 		}
 		p.cfg.OpenStreams.Inc()
-		c.Context().SetBodyStreamWriter(sw.run)
+		c.Context().SetBodyStream(sr, size)
 		return nil
 	}
+	// The write deadline covers the whole (small) answer; fasthttp clears it after.
+	_ = c.Context().SetWriteDeadline(time.Now().Add(p.cfg.ClientWriteTimeout))
 	// A complete answer: relay it as it came.
 	answer := resp.Body()
 	c.Response().SetBody(answer)
@@ -231,9 +248,18 @@ func (p *Proxy) finish(ev *stats.Event, status int, outcome stats.Outcome, errTe
 func fillAttempts(ev *stats.Event, res *upstream.Result) {
 	ev.Attempts = make([]stats.Attempt, len(res.Attempts))
 	for i, a := range res.Attempts {
-		ev.Attempts[i] = stats.Attempt{Target: a.Target.Name(), Status: a.Status, Reason: string(a.Reason), DurationMs: ms(a.Duration)}
+		ev.Attempts[i] = stats.Attempt{Target: a.Target.Name(), Status: a.Status, Reason: string(a.Reason), Cause: string(a.Cause), DurationMs: ms(a.Duration)}
 	}
 	ev.RateLimits = res.RateLimits
+}
+
+// lastCause names the last attempt's connection failure for the record and
+// the log, e.g. " (refused)"; empty when there is none.
+func lastCause(res *upstream.Result) string {
+	if n := len(res.Attempts); n > 0 && res.Attempts[n-1].Cause != "" {
+		return " (" + string(res.Attempts[n-1].Cause) + ")"
+	}
+	return ""
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -50,6 +50,9 @@ type Attempt struct {
 	// Reason classifies the attempt: "ok", "rate_limit", "server_error",
 	// "connect_error", "timeout", "client_error", "stream_error", "client_gone".
 	Reason string `json:"reason"`
+	// Cause names why no answer came ("dns", "refused", "reset", "tls",
+	// "timeout", "closed_before_answer", …); empty when one came.
+	Cause string `json:"cause,omitempty"`
 	// DurationMs is how long the attempt took until it was classified.
 	DurationMs float64 `json:"duration_ms"`
 }

@@ -15,9 +15,9 @@ import (
 func TestTarget_coolForCapsRetryAfter(t *testing.T) {
 	u, err := url.Parse("http://127.0.0.1:1/v1")
 	require.NoError(t, err)
-	p := NewPool([]Spec{{Name: "a", URL: u, Key: "k"}}, ClientOptions{ConnectTimeout: time.Second, MaxConns: 1, MaxCooldown: 5 * time.Minute})
+	p := NewTargets([]Spec{{Name: "a", URL: u, Key: "k"}}, ClientOptions{ConnectTimeout: time.Second, MaxConns: 1, MaxCooldown: 5 * time.Minute})
 	defer p.Close()
-	tg := p.Targets()[0]
+	tg := p.All()[0]
 	now := time.Now()
 
 	tg.coolFor(now, 30*time.Second)

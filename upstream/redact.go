@@ -19,6 +19,7 @@ const RedactedKey = "[redacted]"
 // a "\u" or a "\/". A nil *Redactor passes everything through.
 type Redactor struct {
 	key    []byte
+	mask   bool   // replace with '*' of the same length (see NewMaskingRedactor)
 	anchor int    // index in key of its rarest byte: the scan looks for it
 	held   []byte // tail of the previous chunk that may start a key
 	out    []byte // reused output buffer
@@ -38,6 +39,28 @@ func NewRedactor(key string) *Redactor {
 		}
 	}
 	return r
+}
+
+// NewMaskingRedactor is NewRedactor, but it replaces each occurrence with
+// as many '*' as it had bytes: for a body whose Content-Length was sent
+// before it was read. nil when key is empty.
+func NewMaskingRedactor(key string) *Redactor {
+	r := NewRedactor(key)
+	if r != nil {
+		r.mask = true
+	}
+	return r
+}
+
+// appendMark appends the replacement for a match of n bytes.
+func (r *Redactor) appendMark(out []byte, n int) []byte {
+	if !r.mask {
+		return append(out, RedactedKey...)
+	}
+	for range n {
+		out = append(out, '*')
+	}
+	return out
 }
 
 // Redact takes the next chunk of the stream and returns the bytes that can
@@ -115,7 +138,7 @@ func (r *Redactor) replace(buf []byte) ([]byte, bool) {
 			i += j
 			start := i - a
 			if start >= copied && start+len(k) <= len(buf) && bytes.Equal(buf[start:start+len(k)], k) {
-				out = append(append(out, buf[copied:start]...), RedactedKey...)
+				out = r.appendMark(append(out, buf[copied:start]...), len(k))
 				found, copied = true, start+len(k)
 				i = copied + a
 				continue
@@ -128,7 +151,7 @@ func (r *Redactor) replace(buf []byte) ([]byte, bool) {
 		cur := cursor{buf: buf, c0: k[0], raw: -1, esc: -1}
 		for i := cur.next(0); i >= 0; i = cur.next(i) {
 			if end, full := r.matchAt(buf, i); full {
-				out = append(append(out, buf[copied:i]...), RedactedKey...)
+				out = r.appendMark(append(out, buf[copied:i]...), end-i)
 				found, copied = true, end
 				i = end
 				continue

@@ -16,10 +16,14 @@ var withheldBody = []byte("upstream answer withheld by the proxy: its encoding c
 
 // Redactor returns a redactor for the key of the target that served the
 // answer (nil, which redacts nothing, without one). Use it on every chunk
-// of a committed stream.
+// of a committed stream. For a plain answer relayed as a stream its
+// Content-Length is sent first, so the key is masked at the same length.
 func (r *Result) Redactor() *Redactor {
 	if r.Target == nil {
 		return nil
+	}
+	if !r.SSE {
+		return NewMaskingRedactor(r.Target.key)
 	}
 	return NewRedactor(r.Target.key)
 }

@@ -138,3 +138,12 @@ func BenchmarkRedactor_Redact(b *testing.B) {
 		})
 	}
 }
+
+func TestNewMaskingRedactor(t *testing.T) {
+	r := NewMaskingRedactor(testKey)
+	in := "a " + testKey + " b " + escapeAll(testKey, false)
+	got := string(r.Redact([]byte(in))) + string(r.Flush())
+	assert.Len(t, got, len(in), "the length is kept")
+	assert.NotContains(t, got, testKey)
+	assert.Equal(t, "a "+strings.Repeat("*", len(testKey))+" b "+strings.Repeat("*", 6*len(testKey)), got)
+}

@@ -1,7 +1,9 @@
-// Package upstream is the client side of llm-proxy: upstream targets, one
-// fasthttp.HostClient each, round-robin selection that skips targets cooling
-// down after Retry-After, the attempt loop with its classification, and a
-// small SSE toolkit. It knows nothing of Fiber or of the inbound request.
+// Package upstream is the client side of llm-proxy: upstream targets, each
+// with its own connection pool (transport.go), round-robin selection that
+// skips targets cooling down after Retry-After (target.go), the attempt loop
+// with its classification (relay.go, classify.go), building the outgoing
+// request (request.go), the first-event probe of a stream (probe.go), and a
+// small SSE toolkit (sse.go). It knows nothing of Fiber or of the inbound request.
 package upstream
 
 import (
@@ -11,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Target is one upstream (base URL, key) pair. It prints as its name; its key
@@ -21,8 +25,9 @@ type Target struct {
 	scheme   string
 	host     string
 	key      string
-	pool     *connPool
-	maxBody  int
+	conns    *connections
+	// bufferLimit: see ClientOptions.BufferLimit.
+	bufferLimit int
 
 	coolUntil atomic.Int64  // unix nanos; 0 or past: not cooling
 	maxCool   time.Duration // longest honoured cooldown; 0: no cap
@@ -95,73 +100,79 @@ type Spec struct {
 
 // ClientOptions configures each target's connection pool.
 type ClientOptions struct {
-	// ConnectTimeout bounds TCP (and TLS) connection set-up; also how long a
-	// request waits for a free pooled connection.
+	// ConnectTimeout bounds TCP (and TLS, and a proxy's CONNECT) connection
+	// set-up; also how long a request waits for a free pooled connection.
 	ConnectTimeout time.Duration
 	// MaxConns is the pool size per target (fasthttp's default of 512, with an
 	// instant ErrNoFreeConns, would be a hidden ceiling on open streams).
+	// 0 means 16384.
 	MaxConns int
-	// MaxResponseBodySize bounds a buffered (non-stream) answer; 0 means 256 MiB.
-	MaxResponseBodySize int
+	// BufferLimit: a non-stream answer up to this size is read whole (its
+	// usage is recorded); a larger one, or one of unknown length that grows
+	// past it, is relayed as a stream. 0 means 1 MiB.
+	BufferLimit int
+	// Proxy chooses the outbound proxy for each target; nil means direct.
+	// See ProxyFromEnvironment.
+	Proxy *ProxyConfig
+	// TLSConfig, when set, is the base TLS configuration (e.g. a private CA);
+	// nil: the system roots.
+	TLSConfig *tls.Config
 	// MaxCooldown caps the cooldown a Retry-After can impose; 0: no cap.
 	MaxCooldown time.Duration
 }
 
+// tcpDialer is shared by every target: its DNS cache too.
+var tcpDialer = &fasthttp.TCPDialer{DNSCacheDuration: time.Minute}
+
 func newTarget(s Spec, o ClientOptions) *Target {
 	host := s.URL.Host
 	isTLS := s.URL.Scheme == "https"
-	addr := host
-	if s.URL.Port() == "" {
-		if isTLS {
-			addr += ":443"
-		} else {
-			addr += ":80"
-		}
-	}
+	addr := fasthttp.AddMissingPort(host, isTLS)
 	var tlsConfig *tls.Config
 	if isTLS {
 		tlsConfig = &tls.Config{ServerName: s.URL.Hostname(), MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(64)}
+		if o.TLSConfig != nil {
+			tlsConfig = o.TLSConfig.Clone()
+			tlsConfig.ServerName = s.URL.Hostname()
+		}
 	}
-	maxBody := o.MaxResponseBodySize
-	if maxBody == 0 {
-		maxBody = 256 << 20
+	bufferLimit := o.BufferLimit
+	if bufferLimit <= 0 {
+		bufferLimit = 1 << 20
 	}
 	return &Target{
-		name:     s.Name,
-		basePath: strings.TrimRight(s.URL.Path, "/"),
-		scheme:   s.URL.Scheme,
-		host:     host,
-		key:      s.Key,
-		pool:     newConnPool(addr, tlsConfig, o),
-		maxBody:  maxBody,
-		maxCool:  o.MaxCooldown,
+		name:        s.Name,
+		basePath:    strings.TrimRight(s.URL.Path, "/"),
+		scheme:      s.URL.Scheme,
+		host:        host,
+		key:         s.Key,
+		conns:       newConnections(addr, tlsConfig, o.Proxy.dialer(s.URL, o.ConnectTimeout), o),
+		bufferLimit: bufferLimit,
+		maxCool:     o.MaxCooldown,
 	}
 }
 
 // ConnsOpened is how many upstream connections this target has opened so
 // far (keep-alive reuse keeps it low).
-func (t *Target) ConnsOpened() int64 { return t.pool.opened.Load() }
+func (t *Target) ConnsOpened() int64 { return t.conns.opened.Load() }
 
-// Pool holds the targets and picks them in rotation.
-type Pool struct {
+// Targets holds the targets and picks them in rotation.
+type Targets struct {
 	targets []*Target
 	next    atomic.Uint64
-	done    chan struct{}
-	stop    sync.Once
 }
 
-// NewPool builds one connection pool per spec. Call Close when done.
-func NewPool(specs []Spec, o ClientOptions) *Pool {
-	p := &Pool{done: make(chan struct{})}
+// NewTargets builds one target, with its connection pool, per spec. Call Close when done.
+func NewTargets(specs []Spec, o ClientOptions) *Targets {
+	p := &Targets{}
 	for _, s := range specs {
 		p.targets = append(p.targets, newTarget(s, o))
 	}
-	go p.reap()
 	return p
 }
 
-// Targets returns the targets in configuration order.
-func (p *Pool) Targets() []*Target { return p.targets }
+// All returns the targets in configuration order.
+func (p *Targets) All() []*Target { return p.targets }
 
 // TargetState is one target as the dashboard shows it.
 type TargetState struct {
@@ -174,7 +185,7 @@ type TargetState struct {
 }
 
 // States returns every target's state at now.
-func (p *Pool) States(now time.Time) []TargetState {
+func (p *Targets) States(now time.Time) []TargetState {
 	out := make([]TargetState, len(p.targets))
 	for i, t := range p.targets {
 		until, _ := t.CoolingUntil(now)
@@ -186,42 +197,25 @@ func (p *Pool) States(now time.Time) []TargetState {
 
 // Close closes idle upstream connections and stops pooling; connections in
 // use close when their exchange ends.
-func (p *Pool) Close() {
-	p.stop.Do(func() { close(p.done) })
+func (p *Targets) Close() {
 	for _, t := range p.targets {
-		t.pool.closeIdle(true)
+		t.conns.close()
 	}
 }
 
-// reap closes connections idle for too long, until Close.
-func (p *Pool) reap() {
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.done:
-			return
-		case now := <-tick.C:
-			for _, t := range p.targets {
-				t.pool.pruneIdle(now)
-			}
-		}
-	}
-}
-
-// MaxTargets is the most targets a pool holds (the rotation tracks them in a bitmask).
+// MaxTargets is the most targets a Targets holds (the rotation tracks them in a bitmask).
 const MaxTargets = 64
 
 // rotation walks the targets for one request: it starts where the shared
 // counter points, so concurrent requests spread out, and visits every
 // available target once before it repeats one.
 type rotation struct {
-	p     *Pool
+	p     *Targets
 	pos   int    // where the next scan starts
 	tried uint64 // targets used in the current round
 }
 
-func (p *Pool) rotation() rotation {
+func (p *Targets) rotation() rotation {
 	if len(p.targets) == 1 {
 		return rotation{p: p} // nothing to spread: skip the shared counter
 	}
