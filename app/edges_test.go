@@ -23,6 +23,7 @@ import (
 	"github.com/valyala/fasthttp"
 	_ "modernc.org/sqlite" // to damage the store under a running proxy
 
+	"github.com/llm-proxy/llm-proxy/handlers"
 	"github.com/llm-proxy/llm-proxy/internal/testkit"
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
@@ -315,5 +316,56 @@ func TestEdges_UpstreamKeyRedactedEverywhere(t *testing.T) {
 				t.Errorf("no [redacted] mark where the key was:\n%s", seen)
 			}
 		})
+	}
+}
+
+// Finding 3: key guessing was free on /v1/* and /api/stats. After
+// AUTH_FAIL_BURST failures a client address gets 429 in the family's shape
+// on every route, counted in /metrics and logged at a bounded pace; behind
+// TRUSTED_PROXY_HEADER the address is the right-most untrusted entry, so a
+// guesser cannot escape by writing a new left-most one each time.
+func TestEdges_KeyGuessingThrottled(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, sim.Options{})
+	cfg := testConfig([]string{up.URL()}, []string{upKeyA})
+	cfg.AuthFailBurst = 5
+	cfg.AuthFailRate = 1
+	cfg.ProxyHeader = "X-Forwarded-For"
+	p := startProxy(t, cfg)
+	guess := func(path, method string, i int, from string) answer {
+		return p.call(request{method: method, path: path, body: map[bool]string{true: openAIBody}[method == ""],
+			key: "guess-" + strconv.Itoa(i), header: map[string]string{"X-Forwarded-For": "198.51.100." + strconv.Itoa(i%200) + ", " + from}})
+	}
+	for i := range 5 {
+		wantStatus(t, guess("/v1/chat/completions", "", i, "203.0.113.7"), 401)
+	}
+	for i, route := range []struct{ path, method, fam string }{
+		{"/v1/chat/completions", "", "openai"},
+		{"/v1/messages", "", "anthropic"},
+		{"/api/stats", http.MethodGet, "openai"},
+	} {
+		a := guess(route.path, route.method, 10+i, "203.0.113.7")
+		wantStatus(t, a, http.StatusTooManyRequests)
+		if got := errorMessage(t, route.fam, a.body); got != handlers.MsgAuthThrottled {
+			t.Errorf("%s: message %q", route.path, got)
+		}
+		if a.header.Get("Retry-After") == "" {
+			t.Errorf("%s: no Retry-After", route.path)
+		}
+	}
+	// The right key from the throttled address is refused too (no oracle);
+	// another address is not affected.
+	wantStatus(t, p.call(request{path: "/v1/chat/completions", body: openAIBody, header: map[string]string{"X-Forwarded-For": "203.0.113.7"}}), 429)
+	wantStatus(t, p.call(request{path: "/v1/chat/completions", body: openAIBody, header: map[string]string{"X-Forwarded-For": "203.0.113.8"}}), 200)
+	wantCount(t, "upstream", up, 1)
+
+	m := p.call(request{method: http.MethodGet, path: "/metrics"})
+	for _, want := range []string{"llmproxy_auth_failures_total 5", "llmproxy_auth_throttled_total 4"} {
+		if !strings.Contains(string(m.body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if n := strings.Count(p.logs.String(), "msg=\"failed authentication\""); n != 1 {
+		t.Errorf("%d log lines about failed authentication, want 1 (rate-limited)", n)
 	}
 }
