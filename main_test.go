@@ -284,16 +284,18 @@ func TestStartup_CorruptDatabaseMovedAsideAndServes(t *testing.T) {
 	var snap stats.Snapshot
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&snap))
 	resp.Body.Close()
-	require.NotNil(t, snap.DatabaseRecovery, "the dashboard is told")
-	aside, err := os.ReadFile(snap.DatabaseRecovery.MovedTo)
+	require.NotNil(t, snap.Database, "the dashboard is told")
+	rec := snap.Database.Recovered
+	require.NotNil(t, rec, "the dashboard is told")
+	aside, err := os.ReadFile(rec.MovedTo)
 	require.NoError(t, err)
 	assert.Equal(t, garbage, aside, "the damaged file is kept aside")
-	assert.True(t, strings.HasPrefix(snap.DatabaseRecovery.MovedTo, db+".corrupt-"))
+	assert.True(t, strings.HasPrefix(rec.MovedTo, db+".corrupt-"))
 
 	var found bool
 	for _, line := range strings.Split(p.output.String(), "\n") {
-		var rec map[string]any
-		if json.Unmarshal([]byte(line), &rec) == nil && rec["level"] == "ERROR" && strings.Contains(fmt.Sprint(rec["msg"]), "DAMAGED") {
+		var entry map[string]any
+		if json.Unmarshal([]byte(line), &entry) == nil && entry["level"] == "ERROR" && strings.Contains(fmt.Sprint(entry["msg"]), "DAMAGED") {
 			found = true
 		}
 	}

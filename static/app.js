@@ -458,7 +458,7 @@
     state.targets = Array.isArray(s.targets) ? s.targets : [];
     var dbNote = $('db-notice');
     if (dbNote) {
-      var rec = s.database_recovery;
+      var rec = s.database && s.database.recovered;
       dbNote.hidden = !rec;
       if (rec) {
         var recAt = parseTime(rec.at);

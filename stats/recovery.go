@@ -60,7 +60,7 @@ func moveAside(path string, now time.Time) (string, error) {
 
 // Recovery returns what happened to a damaged database at open; nil when
 // the database opened cleanly (or s is nil).
-func (s *Store) Recovery() *DatabaseRecovery {
+func (s *SQLiteStore) Recovery() *DatabaseRecovery {
 	if s == nil {
 		return nil
 	}

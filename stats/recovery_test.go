@@ -72,8 +72,9 @@ func TestOpenStore_DamagedDatabaseMovedAside(t *testing.T) {
 			snap := rec.Snapshot()
 			require.NoError(t, rec.Close())
 			assert.Equal(t, int64(1), snap.Totals.Requests, "the fresh database works")
-			require.NotNil(t, snap.DatabaseRecovery, "the snapshot carries the banner")
-			assert.Equal(t, r.MovedTo, snap.DatabaseRecovery.MovedTo)
+			require.NotNil(t, snap.Database, "the snapshot has the database's health")
+			require.NotNil(t, snap.Database.Recovered, "the snapshot carries the banner")
+			assert.Equal(t, r.MovedTo, snap.Database.Recovered.MovedTo)
 		})
 	}
 }

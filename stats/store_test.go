@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func openTestStore(t testing.TB, opts StoreOptions) *Store {
+func openTestStore(t testing.TB, opts StoreOptions) *SQLiteStore {
 	t.Helper()
 	s, err := OpenStore(opts)
 	require.NoError(t, err)
@@ -19,14 +19,14 @@ func openTestStore(t testing.TB, opts StoreOptions) *Store {
 	return s
 }
 
-func countRows(t testing.TB, s *Store) (n, minID int64) {
+func countRows(t testing.TB, s *SQLiteStore) (n, minID int64) {
 	t.Helper()
 	require.NoError(t, s.db.QueryRow("SELECT COUNT(*), COALESCE(MIN(id), 0) FROM requests").Scan(&n, &minID))
 	return n, minID
 }
 
 // storeEvents hands n events with IDs from+1… to s and waits until they are written.
-func storeEvents(t testing.TB, s *Store, from, n int, at time.Time) {
+func storeEvents(t testing.TB, s *SQLiteStore, from, n int, at time.Time) {
 	t.Helper()
 	var c counters
 	for i := range n {
@@ -34,7 +34,7 @@ func storeEvents(t testing.TB, s *Store, from, n int, at time.Time) {
 		e.ID = int64(from + i + 1)
 		e.Time = at
 		c.requests, c.lastID = e.ID, e.ID
-		s.add(e, c)
+		s.add(e, e.Time.Unix(), c)
 	}
 	require.NoError(t, s.sync(c))
 }
@@ -93,11 +93,11 @@ func TestStore_Close(t *testing.T) {
 	s := openTestStore(t, StoreOptions{Path: path, FlushInterval: time.Hour})
 	e := okEvent()
 	e.ID = 1
-	s.add(e, counters{requests: 1, successes: 1, lastID: 1})
+	s.add(e, e.Time.Unix(), counters{requests: 1, successes: 1, lastID: 1})
 	require.NoError(t, s.Close(), "Close writes what is pending")
 	require.NoError(t, s.Close(), "twice is fine")
 	assert.Error(t, s.sync(counters{}))
-	s.add(okEvent(), counters{}) // ignored, no panic
+	s.add(okEvent(), 0, counters{}) // ignored, no panic
 
 	s = openTestStore(t, StoreOptions{Path: path})
 	c, recent, err := s.restore(10)
@@ -123,7 +123,7 @@ func TestStore_flush(t *testing.T) {
 			for i := range tt.count {
 				e := okEvent()
 				e.ID = int64(i + 1)
-				s.add(e, counters{requests: e.ID, lastID: e.ID})
+				s.add(e, e.Time.Unix(), counters{requests: e.ID, lastID: e.ID})
 			}
 			require.Eventually(t, func() bool {
 				n, _ := countRows(t, s)
@@ -198,7 +198,7 @@ func BenchmarkStore_Write(b *testing.B) {
 		e := events[i%flushBatch]
 		e.ID = int64(i + 1) // safe: the previous write of e has finished (sync below)
 		c.requests, c.lastID = e.ID, e.ID
-		s.add(e, c)
+		s.add(e, e.Time.Unix(), c)
 		if (i+1)%flushBatch == 0 || i == b.N-1 {
 			if err := s.sync(c); err != nil {
 				b.Fatal(err)

@@ -1,6 +1,7 @@
 // Command bench measures llm-proxy under load: it starts the simulated
 // upstream (in this process), the proxy (built from this module and run as
-// a child process, so its CPU time and memory can be read from /proc) and a
+// a child process with its default settings — SQLite and info logs — so its
+// CPU time and memory can be read from /proc) and a
 // load generator, then prints a markdown table and writes it as JSON.
 //
 // Scenarios (-only picks some):

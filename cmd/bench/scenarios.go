@@ -127,11 +127,11 @@ func (b *bench) startProxy(up *sim.Server, extra ...string) *proxyProc {
 // stopProxy stops p and notes it if it had died under load.
 func (b *bench) stopProxy(p *proxyProc, what string) {
 	if !p.alive() {
-		b.problem("%s: the proxy process died: %s", what, p.stderr.String())
+		b.problem("%s: the proxy process died: %s", what, p.output())
 		return
 	}
 	p.stop()
-	if out := p.stderr.String(); out != "" {
+	if out := p.output(); out != "" {
 		b.logf("%s: proxy said: %s", what, out)
 	}
 }

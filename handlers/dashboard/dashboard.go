@@ -64,6 +64,9 @@ type Config struct {
 	// ClientAddr finds a request's client address for the login throttle
 	// and logs; nil means c.IP().
 	ClientAddr func(c *fiber.Ctx) string
+	// Sessions, when set, shares sessions between replicas (REPLICAS.md);
+	// nil keeps them in this process only.
+	Sessions SessionShare
 }
 
 // Dashboard holds the dashboard's handlers and their state. Create it with New.
@@ -120,6 +123,14 @@ func New(cfg Config) *Dashboard {
 		}
 	}
 	d.sessions = newSessionStore(d.ttl, time.Now)
+	d.sessions.log = d.log
+	if cfg.Sessions != nil {
+		d.sessions.share = cfg.Sessions
+		cfg.Sessions.OnEnd(func(id [sha256.Size]byte) {
+			d.sessions.dropLocal(id)
+			d.hub.endSession(id)
+		})
+	}
 	d.limiter = newLoginLimiter(rate, time.Minute, time.Now)
 	d.headers = securityHeaders()
 	d.addr = cfg.ClientAddr
