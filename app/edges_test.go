@@ -369,3 +369,28 @@ func TestEdges_KeyGuessingThrottled(t *testing.T) {
 		t.Errorf("%d log lines about failed authentication, want 1 (rate-limited)", n)
 	}
 }
+
+// Finding 4: the 400 for a malformed request quoted the raw request, the
+// client's key and a front proxy's secret header included.
+func TestEdges_MalformedRequestNotEchoed(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, sim.Options{})
+	p := startProxy(t, testConfig([]string{up.URL()}, []string{upKeyA}))
+	const secret = "front-proxy-secret-Zq81"
+	for _, raw := range []string{
+		"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + clientKey + "\r\nX-Front-Secret: " + secret + "\r\nbroken header line\r\n\r\n",
+		"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: " + clientKey + "\r\nContent-Length: 1x" + secret + "\r\n\r\n",
+	} {
+		status, _, body := edgeRaw(t, p.base, raw)
+		if status != http.StatusBadRequest {
+			t.Errorf("status %d, want 400: %s", status, body)
+		}
+		low := strings.ToLower(body)
+		for _, s := range []string{clientKey, secret, "bearer", "x-api-key"} {
+			if strings.Contains(low, strings.ToLower(s)) {
+				t.Errorf("the 400 echoes %q: %s", s, body)
+			}
+		}
+	}
+	wantCount(t, "upstream", up, 0)
+}
