@@ -191,6 +191,7 @@ func (a *App) routes(proxy *handlers.Proxy, metrics http.Handler) *fiber.App {
 		Keys:        []*handlers.Keys{a.accessKeys, a.dashKeys},
 		Small:       int(a.cfg.PreAuthBodyLimit),
 		BodyTimeout: a.cfg.BodyTimeout,
+		Failed:      a.throttle.Fail,
 	}
 	app := fiber.New(fiber.Config{
 		AppName:               "llm-proxy",

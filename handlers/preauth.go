@@ -22,6 +22,9 @@ type PreAuth struct {
 	// BodyTimeout is how long a request with a valid key may take to send
 	// its body once its headers are in.
 	BodyTimeout time.Duration
+	// Failed, when set, is told of the 401 ErrorHandler answers (for the
+	// failed-authentication throttle).
+	Failed func(c *fiber.Ctx)
 }
 
 // Authorized reports whether the headers present one of the keys.
@@ -54,6 +57,9 @@ func (p *PreAuth) ErrorHandler(c *fiber.Ctx, err error) error {
 	path := c.Context().URI().Path()
 	if errors.As(err, &fe) && fe.Code == fiber.StatusRequestEntityTooLarge && isV1(path) && !p.Authorized(&c.Request().Header) {
 		c.Context().SetConnectionClose() // the unread body must not be parsed as the next request
+		if p.Failed != nil {
+			p.Failed(c)
+		}
 		return sendError(c, FamilyOf(path), fiber.StatusUnauthorized, errAuth, MsgPermissionDenied)
 	}
 	return ErrorHandler(c, err)

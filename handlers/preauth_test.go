@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -37,7 +38,8 @@ func TestPreAuth_HeaderReceived(t *testing.T) {
 // A keyless request refused for its body size gets the 401 it would have
 // got with a small body: the 413 would say "your key is fine, send less".
 func TestPreAuth_ErrorHandlerKeylessTooLargeIs401(t *testing.T) {
-	p := &PreAuth{Keys: []*Keys{NewKeys([]string{"access"})}, Small: 16}
+	var failed atomic.Int32
+	p := &PreAuth{Keys: []*Keys{NewKeys([]string{"access"})}, Small: 16, Failed: func(*fiber.Ctx) { failed.Add(1) }}
 	body := `{"model":"a-model-name-long-enough"}`
 	for _, tc := range []struct {
 		auth   string
@@ -60,4 +62,5 @@ func TestPreAuth_ErrorHandlerKeylessTooLargeIs401(t *testing.T) {
 			assert.Contains(t, got, MsgPermissionDenied)
 		}
 	}
+	assert.EqualValues(t, 2, failed.Load(), "the two 401s count as failed authentications")
 }

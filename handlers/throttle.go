@@ -109,6 +109,14 @@ func (t *AuthThrottle) Handler(c *fiber.Ctx) error {
 	return err
 }
 
+// Fail counts a failed authentication that did not pass through Handler
+// (a keyless request refused before routing).
+func (t *AuthThrottle) Fail(c *fiber.Ctx) {
+	addr := t.cfg.Addr.Of(c.Context())
+	t.fail(addr)
+	t.note(addr, c.Path())
+}
+
 // fail takes one token from addr's budget.
 func (t *AuthThrottle) fail(addr string) {
 	t.cfg.Failures.Inc()
