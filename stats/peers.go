@@ -57,8 +57,11 @@ func (s *secondSpan) add(t int64) {
 	}
 }
 
-// set replaces the bucket of second b.T.
+// set replaces the bucket of second b.T (a negative second is ignored).
 func (s *series) set(b Bucket) {
+	if b.T < 0 {
+		return
+	}
 	s.buckets[b.T%seriesSeconds] = bucket{t: b.T, requests: b.Requests, failures: b.Failures, latencySum: b.LatencySum}
 }
 

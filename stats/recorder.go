@@ -20,6 +20,9 @@ const (
 	DefaultSubscriberBuffer = 16
 	// DefaultBatchInterval is the live-feed coalescing interval when Options.BatchInterval is 0.
 	DefaultBatchInterval = 200 * time.Millisecond
+	// statusInterval is how often at most an update without traffic carries
+	// the store's state and the replicas list.
+	statusInterval = 2 * time.Second
 	// MaxBatchInterval is the longest allowed Options.BatchInterval.
 	MaxBatchInterval = 250 * time.Millisecond
 )
@@ -282,6 +285,7 @@ func (r *Recorder) run() {
 		pending     []*Event // since the last update, capped near RecentSize
 		span        secondSpan
 		peerEvents  bool // pending holds other replicas' events: sort by completion
+		lastStatus  time.Time
 		loggedDrops uint64
 		loggedAt    time.Time
 	)
@@ -316,7 +320,13 @@ func (r *Recorder) run() {
 				sortByCompletion(pending)
 				peerEvents = false
 			}
-			pending = r.publish(pending, span)
+			// With a store, an update at least every statusInterval carries
+			// the database state and the replicas even without traffic.
+			force := r.store != nil && time.Since(lastStatus) >= statusInterval
+			if force || len(pending) > 0 || span.set {
+				lastStatus = time.Now()
+			}
+			pending = r.publish(pending, span, force)
 			span = secondSpan{}
 			if d := r.droppedEvents.Load(); d != loggedDrops && time.Since(loggedAt) >= 10*time.Second {
 				r.log.Warn("stats: recorder queue full, requests counted but not stored or shown", "dropped_total", d)
@@ -332,7 +342,7 @@ func (r *Recorder) run() {
 					drained = true
 				}
 			}
-			r.publish(pending, span)
+			r.publish(pending, span, false)
 			return
 		}
 	}
@@ -372,8 +382,8 @@ func (r *Recorder) addPending(pending []*Event, e *Event) []*Event {
 // the series points of every second from first to last (a batch may span a
 // second boundary: the earlier second's final count must reach the page too).
 // It returns the emptied slice for reuse.
-func (r *Recorder) publish(pending []*Event, span secondSpan) []*Event {
-	if len(pending) == 0 && !span.set {
+func (r *Recorder) publish(pending []*Event, span secondSpan, force bool) []*Event {
+	if len(pending) == 0 && !span.set && !force {
 		return pending
 	}
 	if r.bus.len() > 0 { // nobody watching: skip the encoding
@@ -389,12 +399,20 @@ func (r *Recorder) publish(pending []*Event, span secondSpan) []*Event {
 		if span.set {
 			points = combined(&r.series, &r.peers, span.first, span.last)
 		}
-		msg, err := marshalMessage("update", update{
+		u := update{
 			Events:  events,
 			Totals:  r.totals(),
 			Targets: r.targetStates(),
 			Points:  points,
-		})
+		}
+		if r.store != nil {
+			h := r.store.Health()
+			u.Database = &h
+		}
+		if r.shared != nil {
+			u.Replicas = r.shared.Replicas()
+		}
+		msg, err := marshalMessage("update", u)
 		if err != nil {
 			r.log.Error("stats: encoding a live-feed update", "err", err)
 		} else {

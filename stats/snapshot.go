@@ -72,6 +72,10 @@ type update struct {
 	// Points are the series seconds the batch's events fell in, oldest
 	// first; each replaces the page's point with the same t.
 	Points []Point `json:"points"`
+	// Database is the store's state (nil without a store).
+	Database *Health `json:"database,omitempty"`
+	// Replicas lists the replicas sharing the store (nil when not shared).
+	Replicas []Replica `json:"replicas,omitempty"`
 }
 
 // SnapshotMessage returns the live-feed message {"type":"snapshot","data":s}

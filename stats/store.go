@@ -110,6 +110,7 @@ type SQLiteStore struct {
 	done    chan struct{} // closed when the writer has exited
 
 	recovery *DatabaseRecovery // set when a damaged file was moved aside at open
+	enc      []byte            // the writer's encoding buffer, reused for every row
 
 	closeOnce sync.Once
 	closeErr  error
@@ -397,10 +398,13 @@ func (s *SQLiteStore) write(batch []*Event, c counters, buckets map[int64]*Bucke
 		}
 		defer ins.Close()
 		for _, e := range batch {
-			data, err := json.Marshal(e)
+			// enc is reused from row to row: the driver copies a bound
+			// []byte before Exec returns.
+			data, err := e.appendJSON(s.enc[:0])
 			if err != nil {
 				return fmt.Errorf("request %d: %w", e.ID, err)
 			}
+			s.enc = data
 			if _, err := ins.Exec(e.ID, e.Time.UnixMilli(), data); err != nil {
 				return fmt.Errorf("request %d: %w", e.ID, err)
 			}

@@ -2,8 +2,10 @@ package stats
 
 import (
 	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,4 +212,36 @@ func BenchmarkStore_Write(b *testing.B) {
 	if n, _ := countRows(b, s); n != int64(b.N) {
 		b.Fatalf("stored %d rows, want %d", n, b.N)
 	}
+}
+
+// The writer encodes every row into one reused buffer: each row must still
+// hold its own event, also when a later row's encoding is shorter.
+func TestStore_write_eachRowItsOwnEvent(t *testing.T) {
+	s := openTestStore(t, StoreOptions{Path: filepath.Join(t.TempDir(), "stats.db"), FlushInterval: time.Hour})
+	var c counters
+	var want []*Event
+	for i := range 20 {
+		e := okEvent()
+		e.ID = int64(i + 1)
+		e.Model = strings.Repeat("m", 20-i) // each encoding shorter than the last
+		e.Error = strings.Repeat("<&>", i%3)
+		c.requests, c.lastID = e.ID, e.ID
+		s.add(e, e.Time.Unix(), c)
+		want = append(want, e)
+	}
+	require.NoError(t, s.sync(c))
+	rows, err := s.db.Query("SELECT id, event FROM requests ORDER BY id")
+	require.NoError(t, err)
+	defer rows.Close()
+	i := 0
+	for ; rows.Next(); i++ {
+		var id int64
+		var data []byte
+		require.NoError(t, rows.Scan(&id, &data))
+		wantJSON, err := json.Marshal(want[i])
+		require.NoError(t, err)
+		assert.Equal(t, string(wantJSON), string(data), "row %d", id)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, len(want), i)
 }

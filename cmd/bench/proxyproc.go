@@ -205,8 +205,12 @@ func (p *proxyProc) output() string {
 	off := max(fi.Size()-window, 0)
 	b := make([]byte, fi.Size()-off)
 	n, _ := p.log.ReadAt(b, off)
+	lines := strings.Split(string(b[:n]), "\n")
+	if off > 0 {
+		lines = lines[1:] // the window starts inside a line
+	}
 	var keep []string
-	for _, line := range strings.Split(string(b[:n]), "\n") {
+	for _, line := range lines {
 		if line != "" && !strings.Contains(line, "level=INFO ") && !strings.Contains(line, `"level":"INFO"`) {
 			keep = append(keep, line)
 		}

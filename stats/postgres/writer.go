@@ -215,6 +215,7 @@ func (s *Store) flush() error {
 	cancel()
 	s.noteResult(err)
 	var pe *pgconn.PgError
+	var ee *encodeError
 	switch {
 	case err == nil:
 		clear(batch)
@@ -222,8 +223,9 @@ func (s *Store) flush() error {
 		s.spare = batch[:0]
 		s.mu.Unlock()
 		return nil
-	case errors.As(err, &pe):
-		// The server refused the data itself: retrying would fail forever.
+	case errors.As(err, &pe) || errors.As(err, &ee):
+		// The server refused the data itself (or it does not encode):
+		// retrying would fail forever.
 		s.mu.Lock()
 		s.dropped += uint64(len(batch))
 		s.dirty = true // the counters are retried
@@ -260,6 +262,11 @@ func (s *Store) requeue(batch []*stats.Event, buckets map[int64]*stats.Bucket) {
 	s.pending = all
 }
 
+// encodeError is a record that could not be encoded (never retried).
+type encodeError struct{ error }
+
+func (e *encodeError) Unwrap() error { return e.error }
+
 // notice is the NOTIFY payload on channel llmproxy.
 type notice struct {
 	Kind    string `json:"k"`           // "events", "logout", "cooldown"
@@ -284,19 +291,35 @@ func (s *Store) write(ctx context.Context, batch []*stats.Event, buckets map[int
 
 	n := notice{Kind: "events", Replica: s.opts.Replica}
 	if len(batch) > 0 {
-		rows := make([][]any, len(batch))
-		for i, e := range batch {
-			data, err := json.Marshal(e)
-			if err != nil {
-				return fmt.Errorf("request %d: %w", e.ID, err)
-			}
-			rows[i] = []any{e.ID, e.Time.UnixMilli(), s.opts.Replica, string(data)}
+		for _, e := range batch {
 			if n.From == 0 || e.ID < n.From {
 				n.From = e.ID
 			}
 			n.To = max(n.To, e.ID)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"requests"}, []string{"id", "time", "replica", "event"}, pgx.CopyFromRows(rows)); err != nil {
+		// Rows are encoded as COPY sends them, so the JSON encoding here
+		// overlaps the server's inserting.
+		i := -1
+		row := make([]any, 4)
+		var encErr error
+		src := pgx.CopyFromFunc(func() ([]any, error) {
+			i++
+			if i == len(batch) {
+				return nil, nil
+			}
+			e := batch[i]
+			data, err := e.MarshalJSON() // direct: json.Marshal would re-scan and compact the result
+			if err != nil {
+				encErr = &encodeError{fmt.Errorf("request %d: %w", e.ID, err)}
+				return nil, encErr
+			}
+			row[0], row[1], row[2], row[3] = e.ID, e.Time.UnixMilli(), s.opts.Replica, data
+			return row, nil
+		})
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"requests"}, []string{"id", "time", "replica", "event"}, src); err != nil {
+			if encErr != nil {
+				return encErr
+			}
 			return err
 		}
 	}
