@@ -68,13 +68,8 @@ func (p *Picker) Next(now time.Time) (*Target, time.Duration, Pick) {
 
 // healthy reports whether t's key may be used at n (enabled, or on probation).
 func healthy(t *Target, n int64) bool {
-	switch t.st.health.Load() {
-	case healthOK:
-		return true
-	case healthQuota:
-		return t.st.usableAt.Load() <= n
-	}
-	return false
+	h := t.st.health.Load()
+	return h == healthOK || h == healthQuota && t.st.usableAt.Load() <= n
 }
 
 // pick runs the smooth weighted round robin of nginx over the lowest tier
@@ -94,18 +89,20 @@ func (p *Picker) pick(n int64, untriedOnly bool) *Target {
 		}
 		tr.mu.Lock()
 		best, total := -1, 0
-		for i, t := range tr.targets {
-			if untriedOnly && p.tried.has(t.Index) || !p.usable(t, n) {
+		ms := tr.members
+		for i := range ms {
+			m := &ms[i]
+			if untriedOnly && p.tried.has(int(m.index)) || !usable(m.st, p.model, n) {
 				continue
 			}
-			tr.current[i] += t.Weight
-			total += t.Weight
-			if best < 0 || tr.current[i] > tr.current[best] {
+			m.current += int(m.weight)
+			total += int(m.weight)
+			if best < 0 || m.current > ms[best].current {
 				best = i
 			}
 		}
 		if best >= 0 {
-			tr.current[best] -= total
+			ms[best].current -= total
 			t := tr.targets[best]
 			tr.mu.Unlock()
 			p.tried.add(t.Index)
@@ -116,8 +113,18 @@ func (p *Picker) pick(n int64, untriedOnly bool) *Target {
 	return nil
 }
 
-func (p *Picker) usable(t *Target, n int64) bool {
-	return healthy(t, n) && t.st.coolingUntil(p.model, n) == 0
+func (p *Picker) usable(t *Target, n int64) bool { return usable(t.st, p.model, n) }
+
+// usable reports whether a target with state s may take model at n: its key
+// is healthy (or on probation) and it is not cooling for model.
+func usable(s *targetState, model string, n int64) bool {
+	if h := s.health.Load(); h != healthOK && (h != healthQuota || s.usableAt.Load() > n) {
+		return false
+	}
+	if s.whole.Load() > n {
+		return false
+	}
+	return s.anyCool.Load() <= n || model == "" || s.coolingUntil(model, n) == 0
 }
 
 // Eligible reports how many targets the picker chooses from.

@@ -302,7 +302,16 @@ type group struct {
 type tier struct {
 	mu      sync.Mutex
 	targets []*Target
-	current []int // nginx's current_weight per target
+	members []member // the same targets, packed for the rotation loop
+}
+
+// member is one target of a tier as the rotation loop reads it: contiguous,
+// so a pick over 50 targets reads a few cache lines, not 50 Target structs.
+type member struct {
+	st      *targetState
+	weight  int32
+	index   int32 // Target.Index
+	current int   // nginx's current_weight
 }
 
 // group returns the interned group for set (nil for an empty set).
@@ -329,7 +338,7 @@ func (r *Routing) group(fam Family, set bitset) *group {
 			prios = append(prios, t.Priority)
 		}
 		tr.targets = append(tr.targets, t)
-		tr.current = append(tr.current, 0)
+		tr.members = append(tr.members, member{st: t.st, weight: int32(t.Weight), index: int32(t.Index)})
 	}
 	sort.Ints(prios)
 	g := &group{}
