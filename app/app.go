@@ -33,7 +33,7 @@ type App struct {
 	cfg      Config
 	log      *slog.Logger
 	fiber    *fiber.App
-	pool     *upstream.Pool
+	targets  *upstream.Targets
 	store    *stats.Store
 	recorder *stats.Recorder
 	metrics  *stats.Metrics
@@ -72,11 +72,11 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	for i, s := range specs {
 		uspecs[i] = upstream.Spec{Name: s.Name, URL: s.URL, Key: s.Key}
 	}
-	a.pool = upstream.NewPool(uspecs, upstream.ClientOptions{
+	a.targets = upstream.NewTargets(uspecs, upstream.ClientOptions{
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxConns:       cfg.MaxConnsPerTarget,
 	})
-	relay := upstream.NewRelay(a.pool, upstream.Options{
+	relay := upstream.NewRelay(a.targets, upstream.Options{
 		MaxRetries:             cfg.MaxRetries,
 		MaxCooldownWait:        cfg.MaxCooldownWait,
 		ResponseTimeout:        cfg.ResponseTimeout,
@@ -238,7 +238,7 @@ func (a *App) record(ev *stats.Event) {
 // targetStates adapts the pool's states for the dashboard and metrics.
 func (a *App) targetStates() []stats.TargetState {
 	now := time.Now()
-	states := a.pool.States(now)
+	states := a.targets.States(now)
 	out := make([]stats.TargetState, len(states))
 	for i, s := range states {
 		out[i] = stats.TargetState{Name: s.Name, State: "ok", LastError: s.LastError}
@@ -300,7 +300,7 @@ func (a *App) Close() {
 		a.log.Error("closing recorder", "error", err.Error())
 	}
 	a.closeStore()
-	a.pool.Close()
+	a.targets.Close()
 	a.closeDemo()
 }
 
@@ -323,8 +323,8 @@ func (a *App) closeDemo() {
 // LogStartup states where the proxy listens, its targets by name and where
 // its data lives.
 func (a *App) LogStartup(addr string) {
-	names := make([]string, 0, len(a.pool.Targets()))
-	for _, t := range a.pool.Targets() {
+	names := make([]string, 0, len(a.targets.All()))
+	for _, t := range a.targets.All() {
 		names = append(names, t.Name())
 	}
 	a.log.Info("llm-proxy listening", "addr", addr, "version", a.version, "targets", names,

@@ -4,23 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"math"
 	"net"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
-)
-
-// KeyStyle is the header the client presented its key in; the upstream key
-// is sent in the same style.
-type KeyStyle uint8
-
-// The two key styles.
-const (
-	KeyBearer  KeyStyle = iota // Authorization: Bearer <key>
-	KeyXAPIKey                 // x-api-key: <key>
 )
 
 // Options configures the attempt loop.
@@ -38,30 +26,25 @@ type Options struct {
 	Classifier *Classifier
 }
 
-// probeLimit bounds how much of a stream is held back to find its first
-// event; a first event longer than this is no error report, so the stream is
-// committed without a verdict on it.
-const probeLimit = 64 << 10
-
 // errorBodyLimit bounds how much of a streamed error answer is read.
 const errorBodyLimit = 1 << 20
 
-// Relay runs the attempt loop over a pool of targets.
+// Relay runs the attempt loop over a set of targets.
 type Relay struct {
-	pool *Pool
-	opts Options
+	targets *Targets
+	opts    Options
 }
 
-// NewRelay returns a relay over pool.
-func NewRelay(pool *Pool, opts Options) *Relay {
+// NewRelay returns a relay over targets.
+func NewRelay(targets *Targets, opts Options) *Relay {
 	if opts.Classifier == nil {
 		opts.Classifier = NewClassifier([]int{429, 500, 502, 503, 504, 529})
 	}
-	return &Relay{pool: pool, opts: opts}
+	return &Relay{targets: targets, opts: opts}
 }
 
-// Pool returns the relay's targets.
-func (rl *Relay) Pool() *Pool { return rl.pool }
+// Targets returns the relay's targets.
+func (rl *Relay) Targets() *Targets { return rl.targets }
 
 // Request is what the relay needs of an inbound request. Every slice is only
 // read during Do and may alias the inbound request.
@@ -144,7 +127,7 @@ func (r *Result) Release() {
 // not retried, or the attempts run out.
 func (rl *Relay) Do(req *Request) *Result {
 	res := &Result{Attempts: make([]Attempt, 0, rl.opts.MaxRetries+1)}
-	rot := rl.pool.rotation()
+	rot := rl.targets.rotation()
 	// last is the latest retryable answer (nil when that attempt got none):
 	// relayed unchanged if the retries run out.
 	var last *fasthttp.Response
@@ -218,7 +201,7 @@ func (rl *Relay) Do(req *Request) *Result {
 // soonestRecovery is the wait until the first cooling target recovers, or 0.
 func (rl *Relay) soonestRecovery(now time.Time) time.Duration {
 	var best time.Duration
-	for _, t := range rl.pool.targets {
+	for _, t := range rl.targets.targets {
 		if until, ok := t.CoolingUntil(now); ok {
 			if d := until.Sub(now); best == 0 || d < best {
 				best = d
@@ -240,7 +223,7 @@ func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.
 	if in.Stream {
 		timeout = rl.opts.StreamFirstByteTimeout
 	}
-	pc, err := t.pool.roundTrip(out, resp, time.Now().Add(timeout), t.maxBody, in.Cancel)
+	pc, err := t.conns.roundTrip(out, resp, time.Now().Add(timeout), t.maxBody, in.Cancel)
 	closeReq := out.ConnectionClose()
 	fasthttp.ReleaseRequest(out)
 	if err != nil {
@@ -297,61 +280,6 @@ func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.
 	return ReasonOK, resp, prefix, body
 }
 
-// build fills out with the upstream request for target t: every end-to-end
-// header of the client in one pass, the upstream key in the client's style.
-func (rl *Relay) build(out *fasthttp.Request, t *Target, in *Request) {
-	out.Header.SetMethodBytes(in.Method)
-	// Headers named in Connection are hop-by-hop too (rare: only then is the list built).
-	var named [][]byte
-	if conn := in.Header.Peek("Connection"); len(conn) > 0 && !bytes.EqualFold(conn, []byte("keep-alive")) && !bytes.EqualFold(conn, []byte("close")) {
-		for _, name := range bytes.Split(conn, []byte(",")) {
-			named = append(named, bytes.TrimSpace(name))
-		}
-	}
-	for k, v := range in.Header.All() {
-		if strippedRequestHeaders[string(k)] || isNamed(named, k) {
-			continue
-		}
-		out.Header.AddBytesKV(k, v)
-	}
-	switch in.KeyStyle {
-	case KeyXAPIKey:
-		out.Header.Set("x-api-key", t.key)
-	default:
-		out.Header.Set("Authorization", "Bearer "+t.key)
-	}
-	u := out.URI()
-	u.SetScheme(t.scheme)
-	u.SetHost(t.host)
-	// in.Path is decoded, and SetPathBytes decodes (and normalises) what it
-	// is given: escape the path first, or "%252e%252e" sent by the client,
-	// decoded once by the server to "%2e%2e", would become ".." here and step
-	// out of the base path.
-	var pathBuf [256]byte
-	p := appendEscapedPath(pathBuf[:0], t.basePath)
-	p = appendEscapedPath(p, string(in.Path))
-	u.SetPathBytes(p)
-	u.SetQueryStringBytes(in.Query)
-	out.Header.SetHost(t.host)
-	out.SetBodyRaw(in.Body)
-}
-
-// appendEscapedPath appends path with every byte that is not allowed
-// verbatim in a URL path percent-encoded ('%' included), so that decoding the
-// result gives path back.
-func appendEscapedPath(dst []byte, path string) []byte {
-	const hex = "0123456789ABCDEF"
-	for i := 0; i < len(path); i++ {
-		c := path[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("/-._~!$&'()*+,;=:@", c) >= 0 {
-			dst = append(dst, c)
-			continue
-		}
-		dst = append(dst, '%', hex[c>>4], hex[c&15])
-	}
-	return dst
-}
-
 // redactedKey replaces an upstream key echoed in an error answer.
 var redactedKey = []byte("[redacted]")
 
@@ -365,27 +293,6 @@ func redactKey(resp *fasthttp.Response, key string) {
 	if body := resp.Body(); bytes.Contains(body, []byte(key)) {
 		resp.SetBodyRaw(bytes.ReplaceAll(body, []byte(key), redactedKey))
 	}
-}
-
-// strippedRequestHeaders are never forwarded: hop-by-hop headers, the
-// client's key (replaced by the upstream key), the session cookie of the
-// dashboard, Accept-Encoding (fasthttp does not decompress, and the relay
-// must read error bodies and usage reports), and the ones fasthttp sets for
-// the outgoing request (Host, Content-Length). Names as fasthttp normalises them.
-var strippedRequestHeaders = map[string]bool{
-	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
-	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Authorization": true, "X-Api-Key": true, "Cookie": true, "Accept-Encoding": true,
-	"Content-Length": true, "Host": true,
-}
-
-func isNamed(names [][]byte, k []byte) bool {
-	for _, n := range names {
-		if bytes.EqualFold(n, k) {
-			return true
-		}
-	}
-	return false
 }
 
 func (rl *Relay) coolOnRetryAfter(t *Target, resp *fasthttp.Response, reason Reason) {
@@ -434,44 +341,4 @@ func bufferBody(resp *fasthttp.Response, body *StreamBody, limit int) error {
 	}
 	resp.SetBodyRaw(b)
 	return nil
-}
-
-// probe reads from a stream until its first event that is not a comment is
-// complete, probeLimit bytes were read, or the stream ends. It returns all
-// bytes read (prefix, non-nil) and the first event (nil when none was found).
-func probe(body io.Reader) (prefix, event []byte, err error) {
-	buf := make([]byte, 0, 4096)
-	scanFrom := 0
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, rerr := body.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		for {
-			end := EventEnd(buf[scanFrom:])
-			if end < 0 {
-				break
-			}
-			ev := buf[scanFrom : scanFrom+end]
-			scanFrom += end
-			if !IsCommentOnly(ev) {
-				return buf, ev, nil
-			}
-		}
-		if rerr != nil {
-			if rerr == io.EOF {
-				rerr = nil
-			}
-			return buf, nil, rerr
-		}
-		if len(buf) >= probeLimit {
-			return buf, nil, nil
-		}
-	}
-}
-
-// RetryAfterSeconds renders d for a Retry-After header (whole seconds, rounded up, at least 1).
-func RetryAfterSeconds(d time.Duration) string {
-	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
 }

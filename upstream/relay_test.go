@@ -24,9 +24,9 @@ func newTestRelay(t *testing.T, urls ...string) *Relay {
 		require.NoError(t, err)
 		specs = append(specs, Spec{Name: "t" + string(rune('0'+i)), URL: u, Key: "sk-up"})
 	}
-	pool := NewPool(specs, ClientOptions{ConnectTimeout: 2 * time.Second, MaxConns: 64})
-	t.Cleanup(pool.Close)
-	return NewRelay(pool, Options{MaxRetries: 2, MaxCooldownWait: time.Second, ResponseTimeout: 5 * time.Second, StreamFirstByteTimeout: 5 * time.Second})
+	targets := NewTargets(specs, ClientOptions{ConnectTimeout: 2 * time.Second, MaxConns: 64})
+	t.Cleanup(targets.Close)
+	return NewRelay(targets, Options{MaxRetries: 2, MaxCooldownWait: time.Second, ResponseTimeout: 5 * time.Second, StreamFirstByteTimeout: 5 * time.Second})
 }
 
 func chatRequest(stream bool) *Request {
@@ -65,7 +65,7 @@ func TestRelay_KeepAliveReuse(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, up.ConnsOpened(), "streams and plain answers read to the end reuse one connection")
-	assert.Equal(t, int64(1), rl.Pool().Targets()[0].ConnsOpened())
+	assert.Equal(t, int64(1), rl.Targets().All()[0].ConnsOpened())
 }
 
 // closingServer answers each request on a connection with a keep-alive 200
@@ -182,9 +182,9 @@ func TestRelay_PoolFullWaitsThenFails(t *testing.T) {
 	require.NoError(t, err)
 	defer up.Close()
 	u, _ := url.Parse(up.URL())
-	pool := NewPool([]Spec{{Name: "one", URL: u, Key: "k"}}, ClientOptions{ConnectTimeout: 200 * time.Millisecond, MaxConns: 1})
-	defer pool.Close()
-	rl := NewRelay(pool, Options{MaxRetries: 0, ResponseTimeout: 5 * time.Second, StreamFirstByteTimeout: 5 * time.Second})
+	targets := NewTargets([]Spec{{Name: "one", URL: u, Key: "k"}}, ClientOptions{ConnectTimeout: 200 * time.Millisecond, MaxConns: 1})
+	defer targets.Close()
+	rl := NewRelay(targets, Options{MaxRetries: 0, ResponseTimeout: 5 * time.Second, StreamFirstByteTimeout: 5 * time.Second})
 	up.Push(sim.Step{Events: []string{sim.OpenAIChunk("a")}, Fault: sim.FaultStall})
 	held := rl.Do(chatRequest(true)) // holds the only connection
 	require.NotNil(t, held.Body)

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,4 +43,9 @@ func ParseRetryAfter(retryAfterMs, retryAfter string, now time.Time) (d time.Dur
 		return min(d, maxRetryAfter), true
 	}
 	return 0, false
+}
+
+// RetryAfterSeconds renders d for a Retry-After header (whole seconds, rounded up, at least 1).
+func RetryAfterSeconds(d time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
 }

@@ -1,7 +1,9 @@
-// Package upstream is the client side of llm-proxy: upstream targets, one
-// fasthttp.HostClient each, round-robin selection that skips targets cooling
-// down after Retry-After, the attempt loop with its classification, and a
-// small SSE toolkit. It knows nothing of Fiber or of the inbound request.
+// Package upstream is the client side of llm-proxy: upstream targets, each
+// with its own connection pool (transport.go), round-robin selection that
+// skips targets cooling down after Retry-After (target.go), the attempt loop
+// with its classification (relay.go, classify.go), building the outgoing
+// request (request.go), the first-event probe of a stream (probe.go), and a
+// small SSE toolkit (sse.go). It knows nothing of Fiber or of the inbound request.
 package upstream
 
 import (
@@ -21,7 +23,7 @@ type Target struct {
 	scheme   string
 	host     string
 	key      string
-	pool     *connPool
+	conns    *connections
 	maxBody  int
 
 	coolUntil atomic.Int64 // unix nanos; 0 or past: not cooling
@@ -115,26 +117,26 @@ func newTarget(s Spec, o ClientOptions) *Target {
 		scheme:   s.URL.Scheme,
 		host:     host,
 		key:      s.Key,
-		pool:     newConnPool(addr, tlsConfig, o),
+		conns:    newConnections(addr, tlsConfig, o),
 		maxBody:  maxBody,
 	}
 }
 
 // ConnsOpened is how many upstream connections this target has opened so
 // far (keep-alive reuse keeps it low).
-func (t *Target) ConnsOpened() int64 { return t.pool.opened.Load() }
+func (t *Target) ConnsOpened() int64 { return t.conns.opened.Load() }
 
-// Pool holds the targets and picks them in rotation.
-type Pool struct {
+// Targets holds the targets and picks them in rotation.
+type Targets struct {
 	targets []*Target
 	next    atomic.Uint64
 	done    chan struct{}
 	stop    sync.Once
 }
 
-// NewPool builds one connection pool per spec. Call Close when done.
-func NewPool(specs []Spec, o ClientOptions) *Pool {
-	p := &Pool{done: make(chan struct{})}
+// NewTargets builds one target, with its connection pool, per spec. Call Close when done.
+func NewTargets(specs []Spec, o ClientOptions) *Targets {
+	p := &Targets{done: make(chan struct{})}
 	for _, s := range specs {
 		p.targets = append(p.targets, newTarget(s, o))
 	}
@@ -142,8 +144,8 @@ func NewPool(specs []Spec, o ClientOptions) *Pool {
 	return p
 }
 
-// Targets returns the targets in configuration order.
-func (p *Pool) Targets() []*Target { return p.targets }
+// All returns the targets in configuration order.
+func (p *Targets) All() []*Target { return p.targets }
 
 // TargetState is one target as the dashboard shows it.
 type TargetState struct {
@@ -154,7 +156,7 @@ type TargetState struct {
 }
 
 // States returns every target's state at now.
-func (p *Pool) States(now time.Time) []TargetState {
+func (p *Targets) States(now time.Time) []TargetState {
 	out := make([]TargetState, len(p.targets))
 	for i, t := range p.targets {
 		until, _ := t.CoolingUntil(now)
@@ -166,15 +168,15 @@ func (p *Pool) States(now time.Time) []TargetState {
 
 // Close closes idle upstream connections and stops pooling; connections in
 // use close when their exchange ends.
-func (p *Pool) Close() {
+func (p *Targets) Close() {
 	p.stop.Do(func() { close(p.done) })
 	for _, t := range p.targets {
-		t.pool.closeIdle(true)
+		t.conns.closeIdle(true)
 	}
 }
 
 // reap closes connections idle for too long, until Close.
-func (p *Pool) reap() {
+func (p *Targets) reap() {
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
 	for {
@@ -183,25 +185,25 @@ func (p *Pool) reap() {
 			return
 		case now := <-tick.C:
 			for _, t := range p.targets {
-				t.pool.pruneIdle(now)
+				t.conns.pruneIdle(now)
 			}
 		}
 	}
 }
 
-// MaxTargets is the most targets a pool holds (the rotation tracks them in a bitmask).
+// MaxTargets is the most targets a Targets holds (the rotation tracks them in a bitmask).
 const MaxTargets = 64
 
 // rotation walks the targets for one request: it starts where the shared
 // counter points, so concurrent requests spread out, and visits every
 // available target once before it repeats one.
 type rotation struct {
-	p     *Pool
+	p     *Targets
 	pos   int    // where the next scan starts
 	tried uint64 // targets used in the current round
 }
 
-func (p *Pool) rotation() rotation {
+func (p *Targets) rotation() rotation {
 	if len(p.targets) == 1 {
 		return rotation{p: p} // nothing to spread: skip the shared counter
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func testPool(t *testing.T, n int) *Pool {
+func testTargets(t *testing.T, n int) *Targets {
 	t.Helper()
 	specs := make([]Spec, n)
 	for i := range specs {
@@ -18,7 +18,7 @@ func testPool(t *testing.T, n int) *Pool {
 		require.NoError(t, err)
 		specs[i] = Spec{Name: string(rune('a' + i)), URL: u, Key: "sk-secret-" + string(rune('a'+i))}
 	}
-	return NewPool(specs, ClientOptions{ConnectTimeout: time.Second, MaxConns: 4})
+	return NewTargets(specs, ClientOptions{ConnectTimeout: time.Second, MaxConns: 4})
 }
 
 func picks(r *rotation, now time.Time, n int) string {
@@ -31,7 +31,7 @@ func picks(r *rotation, now time.Time, n int) string {
 }
 
 func TestRotation_VisitsAllBeforeRepeating(t *testing.T) {
-	p := testPool(t, 3)
+	p := testTargets(t, 3)
 	now := time.Now()
 	r := p.rotation()
 	assert.Equal(t, "abcabc", picks(&r, now, 6))
@@ -42,7 +42,7 @@ func TestRotation_VisitsAllBeforeRepeating(t *testing.T) {
 }
 
 func TestRotation_SkipsCoolingTargets(t *testing.T) {
-	p := testPool(t, 3)
+	p := testTargets(t, 3)
 	now := time.Now()
 	p.targets[1].coolFor(now, 10*time.Second) // b cools
 	r := p.rotation()
@@ -53,7 +53,7 @@ func TestRotation_SkipsCoolingTargets(t *testing.T) {
 }
 
 func TestRotation_AllCoolingWaitsForSoonest(t *testing.T) {
-	p := testPool(t, 3)
+	p := testTargets(t, 3)
 	now := time.Now()
 	p.targets[0].coolFor(now, 30*time.Second)
 	p.targets[1].coolFor(now, 2*time.Second)
@@ -65,7 +65,7 @@ func TestRotation_AllCoolingWaitsForSoonest(t *testing.T) {
 }
 
 func TestRotation_RepeatsAvailableRatherThanWaiting(t *testing.T) {
-	p := testPool(t, 2)
+	p := testTargets(t, 2)
 	now := time.Now()
 	r := p.rotation()
 	first, _ := r.pick(now) // a, then it answers 500 (no cooldown)
@@ -76,7 +76,7 @@ func TestRotation_RepeatsAvailableRatherThanWaiting(t *testing.T) {
 }
 
 func TestTarget_CoolForKeepsLonger(t *testing.T) {
-	p := testPool(t, 1)
+	p := testTargets(t, 1)
 	tg := p.targets[0]
 	now := time.Now()
 	tg.coolFor(now, time.Minute)
@@ -89,8 +89,8 @@ func TestTarget_CoolForKeepsLonger(t *testing.T) {
 }
 
 func TestTarget_StringNeverShowsKey(t *testing.T) {
-	p := testPool(t, 2)
-	for _, tg := range p.Targets() {
+	p := testTargets(t, 2)
+	for _, tg := range p.All() {
 		assert.NotContains(t, tg.String(), "secret")
 	}
 	for _, s := range p.States(time.Now()) {
@@ -99,7 +99,7 @@ func TestTarget_StringNeverShowsKey(t *testing.T) {
 }
 
 func TestRotation_NoAllocs(t *testing.T) {
-	p := testPool(t, 4)
+	p := testTargets(t, 4)
 	now := time.Now()
 	allocs := testing.AllocsPerRun(100, func() {
 		r := p.rotation()

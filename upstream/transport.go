@@ -29,8 +29,8 @@ var ErrNoFreeConns = errors.New("no free upstream connection")
 // nothing was answered, so the request is sent again on a fresh one.
 var errStaleConn = errors.New("stale pooled connection")
 
-// connPool is one target's connections.
-type connPool struct {
+// connections is one target's connections.
+type connections struct {
 	addr        string
 	tlsConfig   *tls.Config // nil: plain HTTP
 	dialTimeout time.Duration
@@ -38,28 +38,28 @@ type connPool struct {
 	slots       chan struct{} // one token per open connection, capacity MaxConns
 
 	mu     sync.Mutex
-	idle   []*pconn // most recently used last
+	idle   []*conn // most recently used last
 	closed bool
 
 	opened atomic.Int64
 }
 
-// pconn is one upstream connection with its buffers.
-type pconn struct {
+// conn is one upstream connection with its buffers.
+type conn struct {
 	nc       net.Conn
 	br       *bufio.Reader
 	bw       *bufio.Writer
-	p        *connPool
+	p        *connections
 	lastUsed time.Time
 	released atomic.Bool
 }
 
-func newConnPool(addr string, tlsConfig *tls.Config, o ClientOptions) *connPool {
+func newConnections(addr string, tlsConfig *tls.Config, o ClientOptions) *connections {
 	maxConns := o.MaxConns
 	if maxConns <= 0 {
 		maxConns = 16384
 	}
-	return &connPool{
+	return &connections{
 		addr:        addr,
 		tlsConfig:   tlsConfig,
 		dialTimeout: o.ConnectTimeout,
@@ -70,7 +70,7 @@ func newConnPool(addr string, tlsConfig *tls.Config, o ClientOptions) *connPool 
 
 // get returns an idle connection (reused true) or dials a new one. It waits
 // up to the connect timeout for a free slot when the pool is full.
-func (p *connPool) get() (pc *pconn, reused bool, err error) {
+func (p *connections) get() (pc *conn, reused bool, err error) {
 	now := time.Now()
 	p.mu.Lock()
 	for len(p.idle) > 0 {
@@ -102,10 +102,10 @@ func (p *connPool) get() (pc *pconn, reused bool, err error) {
 		return nil, false, &ConnectError{Err: err}
 	}
 	p.opened.Add(1)
-	return &pconn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 4<<10), p: p}, false, nil
+	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 4<<10), p: p}, false, nil
 }
 
-func (p *connPool) dial() (net.Conn, error) {
+func (p *connections) dial() (net.Conn, error) {
 	d := net.Dialer{Timeout: p.dialTimeout, KeepAlive: 30 * time.Second}
 	if p.tlsConfig == nil {
 		return d.Dial("tcp", p.addr)
@@ -117,7 +117,7 @@ func (p *connPool) dial() (net.Conn, error) {
 }
 
 // put returns a connection whose exchange completed cleanly to the pool.
-func (p *connPool) put(pc *pconn) {
+func (p *connections) put(pc *conn) {
 	if !pc.released.CompareAndSwap(false, true) {
 		return
 	}
@@ -137,7 +137,7 @@ func (p *connPool) put(pc *pconn) {
 // discard closes a connection that must not be reused and frees its slot.
 // Only the goroutine that owns the exchange calls it; other goroutines
 // interrupt with pc.nc.Close().
-func (p *connPool) discard(pc *pconn) {
+func (p *connections) discard(pc *conn) {
 	if !pc.released.CompareAndSwap(false, true) {
 		return
 	}
@@ -145,13 +145,13 @@ func (p *connPool) discard(pc *pconn) {
 	<-p.slots
 }
 
-func (p *connPool) closeLocked(pc *pconn) {
+func (p *connections) closeLocked(pc *conn) {
 	pc.nc.Close()
 	<-p.slots
 }
 
 // closeIdle closes idle connections; with final, the pool also stops pooling.
-func (p *connPool) closeIdle(final bool) {
+func (p *connections) closeIdle(final bool) {
 	p.mu.Lock()
 	for _, pc := range p.idle {
 		p.closeLocked(pc)
@@ -164,7 +164,7 @@ func (p *connPool) closeIdle(final bool) {
 }
 
 // pruneIdle closes connections idle for longer than maxIdleTime.
-func (p *connPool) pruneIdle(now time.Time) {
+func (p *connections) pruneIdle(now time.Time) {
 	p.mu.Lock()
 	keep := p.idle[:0]
 	for _, pc := range p.idle {
@@ -185,7 +185,7 @@ func (p *connPool) pruneIdle(now time.Time) {
 type Canceler struct {
 	mu        sync.Mutex
 	cancelled bool
-	pc        *pconn
+	pc        *conn
 }
 
 // Cancel stops the request. Safe to call from any goroutine, more than once.
@@ -209,7 +209,7 @@ func (c *Canceler) Cancelled() bool {
 }
 
 // bind makes pc the connection Cancel closes; false when already cancelled.
-func (c *Canceler) bind(pc *pconn) bool {
+func (c *Canceler) bind(pc *conn) bool {
 	if c == nil {
 		return true
 	}
@@ -224,7 +224,7 @@ func (c *Canceler) bind(pc *pconn) bool {
 // streamed body the connection stays with the caller (see StreamBody);
 // otherwise it is back in the pool or closed. A reused connection the
 // upstream had closed is replaced once by a fresh one.
-func (p *connPool) roundTrip(out *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, maxBody int, cancel *Canceler) (*pconn, error) {
+func (p *connections) roundTrip(out *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, maxBody int, cancel *Canceler) (*conn, error) {
 	for try := 0; ; try++ {
 		pc, reused, err := p.get()
 		if err != nil {
@@ -256,7 +256,7 @@ func (p *connPool) roundTrip(out *fasthttp.Request, resp *fasthttp.Response, dea
 
 var errCancelled = errors.New("request cancelled: the client went away")
 
-func (p *connPool) exchange(pc *pconn, out *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, maxBody int) error {
+func (p *connections) exchange(pc *conn, out *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, maxBody int) error {
 	if err := pc.nc.SetDeadline(deadline); err != nil {
 		return err
 	}
@@ -286,7 +286,7 @@ func staleOr(err error) error {
 }
 
 // finishBuffered pools the connection after a complete buffered exchange.
-func (p *connPool) finishBuffered(pc *pconn, out *fasthttp.Request, resp *fasthttp.Response) {
+func (p *connections) finishBuffered(pc *conn, out *fasthttp.Request, resp *fasthttp.Response) {
 	if out.ConnectionClose() || resp.ConnectionClose() {
 		p.discard(pc)
 		return
@@ -299,7 +299,7 @@ func (p *connPool) finishBuffered(pc *pconn, out *fasthttp.Request, resp *fastht
 // any goroutine.
 type StreamBody struct {
 	rs      io.Reader
-	pc      *pconn
+	pc      *conn
 	out     bool // the request asked for Connection: close
 	eof     bool
 	aborted atomic.Bool
