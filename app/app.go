@@ -34,6 +34,8 @@ type App struct {
 	log      *slog.Logger
 	fiber    *fiber.App
 	targets  *upstream.Targets
+	relay    *upstream.Relay
+	rstatus  routingStatus
 	store    *stats.Store
 	recorder *stats.Recorder
 	metrics  *stats.Metrics
@@ -83,6 +85,17 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		StreamFirstByteTimeout: cfg.StreamFirstByteTimeout,
 		Classifier:             upstream.NewClassifier(cfg.RetryStatuses),
 	})
+	a.relay = relay
+	if cfg.ConfigFile != "" {
+		r, err := cfg.BuildRouting(nil)
+		if err != nil {
+			a.targets.Close()
+			a.closeDemo()
+			return nil, err
+		}
+		relay.SetRouting(r, a.clientOptions(), reloadGrace)
+		a.rstatus.file, a.rstatus.loadedAt = cfg.ConfigFile, r.LoadedAt()
+	}
 
 	if cfg.DBPath != "memory" {
 		a.store, err = stats.OpenStore(stats.StoreOptions{
@@ -238,6 +251,9 @@ func (a *App) record(ev *stats.Event) {
 // targetStates adapts the pool's states for the dashboard and metrics.
 func (a *App) targetStates() []stats.TargetState {
 	now := time.Now()
+	if r := a.relay.Routing(); r != nil {
+		return routedStates(r, now)
+	}
 	states := a.targets.States(now)
 	out := make([]stats.TargetState, len(states))
 	for i, s := range states {
@@ -276,6 +292,9 @@ func (a *App) Addr() string {
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- a.fiber.Listener(lingerListener{ln}) }()
+	rctx, stopRouting := context.WithCancel(ctx)
+	defer stopRouting()
+	go a.runRouting(rctx)
 	var serveErr error
 	select {
 	case serveErr = <-errc:

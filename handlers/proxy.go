@@ -110,6 +110,8 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		KeyStyle: style,
 		Stream:   ev.Stream,
 		Cancel:   cancel,
+		Family:   routingFamily(family),
+		Model:    modelBytes(ev.Model),
 	})
 	watch.stop()
 	fillAttempts(ev, res)
@@ -130,10 +132,21 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	case upstream.Unreachable:
 		p.finish(ev, fiber.StatusBadGateway, stats.OutcomeUnreachable, "no upstream answered")
 		return sendError(c, family, fiber.StatusBadGateway, errBadGateway, "no upstream answered")
+	case upstream.NotServed:
+		msg := "model " + strconv.Quote(res.Requested) + " is not served by any target"
+		p.finish(ev, fiber.StatusNotFound, stats.OutcomeBadRequest, msg)
+		return sendError(c, family, fiber.StatusNotFound, errModelNotFound, msg)
+	case upstream.NoUsableKey:
+		msg := "no usable upstream key for model " + strconv.Quote(res.Requested)
+		p.finish(ev, fiber.StatusServiceUnavailable, stats.OutcomeUnreachable, msg)
+		return sendError(c, family, fiber.StatusServiceUnavailable, errNoUsableKey, msg)
 	}
 
 	resp := res.Resp
 	ev.Target = res.Target.Name()
+	if res.ServedModel != "" {
+		c.Set(HeaderServedModel, res.ServedModel)
+	}
 	status := resp.StatusCode()
 	c.Status(status)
 	copyResponseHeaders(&c.Response().Header, &resp.Header)
@@ -210,9 +223,10 @@ func (p *Proxy) finish(ev *stats.Event, status int, outcome stats.Outcome, errTe
 func fillAttempts(ev *stats.Event, res *upstream.Result) {
 	ev.Attempts = make([]stats.Attempt, len(res.Attempts))
 	for i, a := range res.Attempts {
-		ev.Attempts[i] = stats.Attempt{Target: a.Target.Name(), Status: a.Status, Reason: string(a.Reason), DurationMs: ms(a.Duration)}
+		ev.Attempts[i] = stats.Attempt{Target: a.Target.Name(), Status: a.Status, Reason: string(a.Reason), DurationMs: ms(a.Duration), Model: a.Model}
 	}
 	ev.RateLimits = res.RateLimits
+	ev.ServedModel, ev.Fallbacks = res.ServedModel, res.Fallbacks
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

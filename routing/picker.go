@@ -159,3 +159,21 @@ func (p *Picker) SoonestRecovery(now time.Time) time.Duration {
 	}
 	return time.Duration(best - n)
 }
+
+// AllDisabled reports whether every eligible target of the step has its
+// key disabled at now (none on probation): the answer is 503, never the
+// upstream's 401.
+func (r *Routing) AllDisabled(s *Step, now time.Time) bool {
+	if s.g == nil {
+		return true
+	}
+	n := now.UnixNano()
+	for _, tr := range s.g.tiers {
+		for _, t := range tr.targets {
+			if healthy(t, n) {
+				return false
+			}
+		}
+	}
+	return true
+}

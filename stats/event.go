@@ -52,6 +52,8 @@ type Attempt struct {
 	Reason string `json:"reason"`
 	// DurationMs is how long the attempt took until it was classified.
 	DurationMs float64 `json:"duration_ms"`
+	// Model is the model this attempt asked for (with a routing file; empty without).
+	Model string `json:"model,omitempty"`
 }
 
 // Event is the record of one finished proxied request.
@@ -68,6 +70,11 @@ type Event struct {
 	Family Family `json:"family"`
 	// Model is the body's "model" field, cut to 128 bytes; empty when absent.
 	Model string `json:"model"`
+	// ServedModel is the model of the last attempt, after alias and fallback
+	// (with a routing file; empty without).
+	ServedModel string `json:"served_model,omitempty"`
+	// Fallbacks counts the moves to a fallback model (routing file).
+	Fallbacks int `json:"fallbacks,omitempty"`
 	// Stream is true when the request asked for a stream.
 	Stream bool `json:"stream"`
 	// Status is the HTTP status the client got (499 when the client left first).
@@ -128,4 +135,27 @@ type TargetState struct {
 	LastError string `json:"last_error,omitempty"`
 	// LastErrorAt is when LastError happened.
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// With a routing file: Group is the file's target name (shared by its
+	// keys); State is also "ready", "disabled" or "probation"; Cooling lists
+	// the cooldowns per model; Disabled describes a disabled key.
+	Group    string          `json:"group,omitempty"`
+	Cooling  []ModelCooldown `json:"cooling,omitempty"`
+	Disabled *DisabledKey    `json:"disabled,omitempty"`
+}
+
+// ModelCooldown is one cooldown of a target (routing file).
+type ModelCooldown struct {
+	// Model is the cooling model; "" cools the whole target.
+	Model string    `json:"model"`
+	Until time.Time `json:"until"`
+	// Capped: the upstream asked for more than MAX_COOLDOWN.
+	Capped bool `json:"capped"`
+}
+
+// DisabledKey says why and since when a target's key is disabled, and when
+// it is checked (or tried on probation) next.
+type DisabledKey struct {
+	Reason    string    `json:"reason"`
+	Since     time.Time `json:"since"`
+	NextCheck time.Time `json:"next_check"`
 }

@@ -6,9 +6,12 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/llm-proxy/llm-proxy/routing"
 )
 
 // Options configures the attempt loop.
@@ -33,6 +36,8 @@ const errorBodyLimit = 1 << 20
 type Relay struct {
 	targets *Targets
 	opts    Options
+	// routed is the loaded routing file with its targets; nil without one.
+	routed atomic.Pointer[routedTargets]
 }
 
 // NewRelay returns a relay over targets.
@@ -63,6 +68,13 @@ type Request struct {
 	// Cancel, when set, lets the caller abandon the request while it waits
 	// (the client went away): the attempt's connection is closed at once.
 	Cancel *Canceler
+	// Family and Model (the body's model field; nil when absent) choose the
+	// targets when a routing file is loaded; unused without one.
+	Family routing.Family
+	Model  []byte
+	// firstByteTimeout overrides the timeout of an attempt (a model's
+	// first_byte_timeout); 0: the relay's.
+	firstByteTimeout time.Duration
 }
 
 // Outcome is how the attempt loop ended.
@@ -82,11 +94,17 @@ const (
 	TimedOut
 	// ClientGone: the request was cancelled (its client left) before an answer.
 	ClientGone
+	// NotServed (routing file): no target serves the requested model; nothing was sent.
+	NotServed
+	// NoUsableKey (routing file): every eligible target's key is disabled.
+	NoUsableKey
 )
 
 // Attempt is one try against one target.
 type Attempt struct {
-	Target   *Target
+	Target *Target
+	// Model is the model the attempt asked for (routing file only; "" without).
+	Model    string
 	Status   int
 	Reason   Reason
 	Duration time.Duration
@@ -109,6 +127,11 @@ type Result struct {
 	// RetryAfter (AllRateLimited only) is the wait until the soonest target
 	// recovers, when a target announced it; 0 when unknown.
 	RetryAfter time.Duration
+	// Requested is the model as the client asked for it, ServedModel the one
+	// the last attempt asked for (after alias and fallback), and Fallbacks
+	// how many times the request moved to a fallback model. Routing file only.
+	Requested, ServedModel string
+	Fallbacks              int
 }
 
 // Release closes the upstream stream, if any, and frees the response.
@@ -126,6 +149,9 @@ func (r *Result) Release() {
 // Do sends req to the targets in rotation until one gives an answer that is
 // not retried, or the attempts run out.
 func (rl *Relay) Do(req *Request) *Result {
+	if rs := rl.routed.Load(); rs != nil {
+		return rl.doRouted(rs, req)
+	}
 	res := &Result{Attempts: make([]Attempt, 0, rl.opts.MaxRetries+1)}
 	rot := rl.targets.rotation()
 	// last is the latest retryable answer (nil when that attempt got none):
@@ -222,6 +248,9 @@ func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.
 	timeout := rl.opts.ResponseTimeout
 	if in.Stream {
 		timeout = rl.opts.StreamFirstByteTimeout
+	}
+	if in.firstByteTimeout > 0 {
+		timeout = in.firstByteTimeout
 	}
 	pc, err := t.conns.roundTrip(out, resp, time.Now().Add(timeout), t.maxBody, in.Cancel)
 	closeReq := out.ConnectionClose()

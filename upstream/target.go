@@ -25,6 +25,11 @@ type Target struct {
 	key      string
 	conns    *connections
 	maxBody  int
+	// headers are extra headers sent with every request (routing file only).
+	headers [][2]string
+	// style, when forced, overrides the client's key style (auth: in the routing file).
+	style      KeyStyle
+	forceStyle bool
 
 	coolUntil atomic.Int64 // unix nanos; 0 or past: not cooling
 
@@ -78,6 +83,11 @@ type Spec struct {
 	Name string
 	URL  *url.URL
 	Key  string
+	// Headers are extra headers sent upstream with every request; optional.
+	Headers [][2]string
+	// ForceStyle sends the key in Style whatever the client used; false: the client's style.
+	ForceStyle bool
+	Style      KeyStyle
 }
 
 // ClientOptions configures each target's connection pool.
@@ -119,6 +129,10 @@ func newTarget(s Spec, o ClientOptions) *Target {
 		key:      s.Key,
 		conns:    newConnections(addr, tlsConfig, o),
 		maxBody:  maxBody,
+
+		headers:    s.Headers,
+		style:      s.Style,
+		forceStyle: s.ForceStyle,
 	}
 }
 
