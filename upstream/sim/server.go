@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -113,7 +114,9 @@ type Server struct {
 	steps    []Step
 	reqs     []Received
 	hijacked map[net.Conn]struct{}
-	handlers sync.WaitGroup // running handlers; Add only under mu while !closed
+	// keyAnswers: every request presenting the key gets this answer (SetKeyAnswer).
+	keyAnswers map[string]Step
+	handlers   sync.WaitGroup // running handlers; Add only under mu while !closed
 
 	count   atomic.Int64
 	active  atomic.Int64 // handlers running now
@@ -248,13 +251,48 @@ func (s *Server) ConnsOpened() int { return int(s.opened.Load()) }
 // waited for. Handlers ended by [Server.Close] do not report.
 func (s *Server) Gone() <-chan Received { return s.gone }
 
-// pickStep removes and returns the first queued step that matches the
-// request.
-func (s *Server) pickStep(key, path string) (Step, bool) {
+// SetKeyAnswer makes every request that presents key get st (before any
+// queued step, on every path, /v1/models included), until ClearKeyAnswer:
+// a revoked key (401), one out of quota (429 insufficient_quota), … .
+func (s *Server) SetKeyAnswer(key string, st Step) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.keyAnswers == nil {
+		s.keyAnswers = map[string]Step{}
+	}
+	s.keyAnswers[key] = st
+}
+
+// ClearKeyAnswer ends SetKeyAnswer for key: the key works again.
+func (s *Server) ClearKeyAnswer(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keyAnswers, key)
+}
+
+// bodyModel returns the "model" member of a JSON body, "" when none.
+func bodyModel(body []byte) string {
+	var v struct {
+		Model string `json:"model"`
+	}
+	_ = json.Unmarshal(body, &v)
+	return v.Model
+}
+
+// pickStep removes and returns the first queued step that matches the
+// request.
+func (s *Server) pickStep(key, path string, body []byte) (Step, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.keyAnswers[key]; ok {
+		return st, true
+	}
+	model := ""
 	for i, st := range s.steps {
-		if (st.Key == "" || st.Key == key) && (st.Path == "" || st.Path == path) {
+		if st.Model != "" && model == "" {
+			model = bodyModel(body)
+		}
+		if (st.Key == "" || st.Key == key) && (st.Path == "" || st.Path == path) && (st.Model == "" || st.Model == model) {
 			s.steps = append(s.steps[:i:i], s.steps[i+1:]...)
 			return st, true
 		}
@@ -362,7 +400,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		c.writeError(fam, errUnauthorized)
 		return
 	}
-	if st, ok := s.pickStep(c.rec.Key, r.URL.Path); ok {
+	if st, ok := s.pickStep(c.rec.Key, r.URL.Path, body); ok {
 		c.runStep(&st)
 		return
 	}
