@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/llm-proxy/llm-proxy/handlers/dashboard/dashboardtest"
+	"github.com/llm-proxy/llm-proxy/internal/testkit"
 	"github.com/llm-proxy/llm-proxy/stats"
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
@@ -57,44 +57,20 @@ const (
 type proc struct {
 	cmd    *exec.Cmd
 	base   string
-	output *lockedBuffer
+	output *testkit.SyncBuffer
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // start runs the binary with env (plus a free PORT) and waits until it serves.
 func start(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), fmt.Sprintf("PORT=%d", port), "LISTEN_HOST=127.0.0.1"}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p := &proc{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), output: &lockedBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), output: &testkit.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.output, p.output
 	require.NoError(t, cmd.Start())
 	go func() { p.done <- cmd.Wait() }()
@@ -283,7 +259,7 @@ func TestStartup_CorruptDatabaseOneLineExit1(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "bad.db")
 	require.NoError(t, os.WriteFile(db, bytes.Repeat([]byte("not a database "), 500), 0o600))
 	cmd := exec.Command(binary)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MY_ACCESS_KEY=c", "PROXY_URL=https://a/v1", "API_KEY=k", "DB_PATH=" + db, "PORT=" + fmt.Sprint(freePort(t))}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MY_ACCESS_KEY=c", "PROXY_URL=https://a/v1", "API_KEY=k", "DB_PATH=" + db, "PORT=" + fmt.Sprint(testkit.FreePort(t))}
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee, "%s", out)
@@ -453,7 +429,7 @@ func TestStartup_UnwritableDataFolderSaysSo(t *testing.T) {
 	defer os.RemoveAll(dir)
 	require.NoError(t, os.Chmod(dir, 0o755)) // owned by root, not writable by nobody
 	cmd := exec.Command(binary)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MY_ACCESS_KEY=c", "PROXY_URL=https://a/v1", "API_KEY=k", "DB_PATH=" + filepath.Join(dir, "x.db"), "PORT=" + fmt.Sprint(freePort(t))}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MY_ACCESS_KEY=c", "PROXY_URL=https://a/v1", "API_KEY=k", "DB_PATH=" + filepath.Join(dir, "x.db"), "PORT=" + fmt.Sprint(testkit.FreePort(t))}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

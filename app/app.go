@@ -77,6 +77,8 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	a.targets = upstream.NewTargets(uspecs, upstream.ClientOptions{
 		ConnectTimeout: cfg.ConnectTimeout,
 		MaxConns:       cfg.MaxConnsPerTarget,
+		Proxy:          upstream.ProxyFromEnvironment(os.Getenv, cfg.UpstreamProxy),
+		MaxCooldown:    cfg.MaxCooldown,
 	})
 	relay := upstream.NewRelay(a.targets, upstream.Options{
 		MaxRetries:             cfg.MaxRetries,
@@ -133,14 +135,15 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		Logger:     log,
 	})
 	proxy := handlers.NewProxy(handlers.ProxyConfig{
-		Keys:              handlers.NewKeys(cfg.AccessKeys),
-		Relay:             relay,
-		Record:            a.record,
-		KeepAliveInterval: cfg.KeepAliveInterval,
-		StreamIdleTimeout: cfg.StreamIdleTimeout,
-		InFlight:          a.metrics.InFlight,
-		OpenStreams:       a.metrics.OpenStreams,
-		Logger:            log,
+		Keys:               handlers.NewKeys(cfg.AccessKeys),
+		Relay:              relay,
+		Record:             a.record,
+		KeepAliveInterval:  cfg.KeepAliveInterval,
+		StreamIdleTimeout:  cfg.StreamIdleTimeout,
+		ClientWriteTimeout: cfg.ClientWriteTimeout,
+		InFlight:           a.metrics.InFlight,
+		OpenStreams:        a.metrics.OpenStreams,
+		Logger:             log,
 	})
 	a.fiber = a.routes(proxy, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return a, nil
@@ -265,6 +268,9 @@ func (a *App) targetStates() []stats.TargetState {
 		if !s.LastErrorAt.IsZero() {
 			at := s.LastErrorAt
 			out[i].LastErrorAt = &at
+		}
+		if c := s.CooldownCapped; c != nil {
+			out[i].CooldownCapped = &stats.CooldownCap{At: c.At, AskedSeconds: c.Asked.Seconds(), CappedSeconds: c.Capped.Seconds()}
 		}
 	}
 	return out

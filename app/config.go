@@ -31,14 +31,17 @@ type Config struct {
 	ConnectTimeout         time.Duration `env:"CONNECT_TIMEOUT" envDefault:"10s" help:"TCP+TLS connect timeout per attempt"`
 	ResponseTimeout        time.Duration `env:"RESPONSE_TIMEOUT" envDefault:"10m" help:"non-streaming: wait for the whole upstream answer (not retried on expiry: 504)"`
 	StreamFirstByteTimeout time.Duration `env:"STREAM_FIRST_BYTE_TIMEOUT" envDefault:"60s" help:"streaming: wait for the upstream's headers and first event (not retried on expiry: 504)"`
-	StreamIdleTimeout      time.Duration `env:"STREAM_IDLE_TIMEOUT" envDefault:"120s" help:"streaming: longest upstream silence after the first event before the stream is cut with an error event"`
+	StreamIdleTimeout      time.Duration `env:"STREAM_IDLE_TIMEOUT" envDefault:"60s" help:"streaming: longest upstream silence after the first event before the stream is cut with an error event"`
 	KeepAliveInterval      time.Duration `env:"KEEPALIVE_INTERVAL" envDefault:"15s" help:"streaming: send an SSE keep-alive after this much upstream silence (event: ping on /v1/messages)"`
+	ClientWriteTimeout     time.Duration `env:"CLIENT_WRITE_TIMEOUT" envDefault:"60s" help:"longest wait for a client to take a write (streams and complete answers); a client that stops reading is dropped and its upstream connection closed"`
 	MaxCooldownWait        time.Duration `env:"MAX_COOLDOWN_WAIT" envDefault:"3s" help:"when every target is cooling down after Retry-After, wait for the soonest only if within this bound"`
+	MaxCooldown            time.Duration `env:"MAX_COOLDOWN" envDefault:"5m" help:"longest cooldown an upstream's Retry-After can impose on a target (a longer one is cut to it, and the dashboard says so); 0: no cap"`
 	RetryStatuses          StatusList    `env:"RETRY_STATUSES" envDefault:"429,500,502,503,504,529" help:"upstream statuses retried on the next target"`
 	BodyLimit              ByteSize      `env:"BODY_LIMIT" envDefault:"32MiB" help:"largest request body accepted (413 above it); units B, KiB, MiB, GiB, KB, MB, GB"`
 	HealthCheckInterval    time.Duration `env:"HEALTH_CHECK_INTERVAL" envDefault:"5m" help:"routing file: how often a disabled upstream key (401, 403) is re-checked with GET /models"`
 	QuotaRetryInterval     time.Duration `env:"QUOTA_RETRY_INTERVAL" envDefault:"1h" help:"routing file: a key out of quota or credit is tried again by a real request after this long"`
 	MaxConnsPerTarget      int           `env:"MAX_CONNS_PER_TARGET" envDefault:"16384" help:"upstream connection pool size per target (requests wait for a free connection up to CONNECT_TIMEOUT)"`
+	UpstreamProxy          string        `env:"UPSTREAM_PROXY" help:"outbound proxy for upstream connections (http://[user:pass@]host:port or socks5://…); overrides HTTPS_PROXY/HTTP_PROXY, NO_PROXY still applies (empty: those variables)"`
 
 	DBPath        string        `env:"DB_PATH" envDefault:"./data/llm-proxy.db" help:"SQLite file for counters and the request log; 'memory' keeps everything in memory only"`
 	RetentionRows int           `env:"RETENTION_ROWS" envDefault:"100000" help:"request-log rows kept in the database (0: no row limit)"`
@@ -183,7 +186,9 @@ func (c *Config) Validate() error {
 		{c.StreamFirstByteTimeout > 0, "STREAM_FIRST_BYTE_TIMEOUT", "must be positive"},
 		{c.StreamIdleTimeout > 0, "STREAM_IDLE_TIMEOUT", "must be positive"},
 		{c.KeepAliveInterval > 0, "KEEPALIVE_INTERVAL", "must be positive"},
+		{c.ClientWriteTimeout > 0, "CLIENT_WRITE_TIMEOUT", "must be positive"},
 		{c.MaxCooldownWait >= 0, "MAX_COOLDOWN_WAIT", "must not be negative"},
+		{c.MaxCooldown >= 0, "MAX_COOLDOWN", "must not be negative"},
 		{c.BodyLimit >= 1024, "BODY_LIMIT", "must be at least 1KiB"},
 		{c.MaxConnsPerTarget > 0, "MAX_CONNS_PER_TARGET", "must be positive"},
 		{c.HealthCheckInterval > 0, "HEALTH_CHECK_INTERVAL", "must be positive"},
@@ -208,6 +213,12 @@ func (c *Config) Validate() error {
 	for _, k := range c.DashboardKeys {
 		if strings.TrimSpace(k) == "" {
 			return &ConfigError{"DASHBOARD_KEY", "contains an empty key"}
+		}
+	}
+	if c.UpstreamProxy != "" {
+		u, err := url.Parse(c.UpstreamProxy)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "socks5" && u.Scheme != "socks5h") {
+			return &ConfigError{"UPSTREAM_PROXY", "must be http://host:port or socks5://host:port (credentials as user:pass@)"}
 		}
 	}
 	return nil

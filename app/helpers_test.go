@@ -2,7 +2,6 @@ package app
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,10 +11,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/llm-proxy/llm-proxy/internal/testkit"
 	"github.com/llm-proxy/llm-proxy/stats"
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
@@ -30,6 +32,12 @@ const (
 	upKeyC     = "sk-upstream-C-9b1c3d5e7f"
 	upKeyD     = "sk-upstream-D-2e4f6a8b0c"
 )
+
+// upKeys are the upstream keys in the order setup gives them to targets.
+var upKeys = []string{upKeyA, upKeyB, upKeyC, upKeyD}
+
+// targetNames are the display names setup gives the targets, in key order.
+var targetNames = []string{"ta", "tb", "tc", "td"}
 
 // allKeys are every key a test proxy may hold; none may ever be logged.
 var allKeys = []string{clientKey, clientKey2, upKeyA, upKeyB, upKeyC, upKeyD}
@@ -77,34 +85,43 @@ var families = []family{
 	},
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newUpstream starts a recording simulated upstream, closed at cleanup.
 func newUpstream(t *testing.T, opts sim.Options) *sim.Server {
 	t.Helper()
 	opts.Record = true
 	srv, err := sim.New(opts)
-	if err != nil {
-		t.Fatalf("sim.New: %v", err)
-	}
+	require.NoError(t, err, "sim.New")
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// setup starts a recording simulated upstream and a proxy in front of it
+// with n targets on that upstream: the first n of upKeys, named ta, tb, …
+// in that order. Each tweak adjusts the config before the proxy starts.
+func setup(t *testing.T, n int, tweaks ...func(*Config)) (*sim.Server, *proxy) {
+	t.Helper()
+	up := newUpstream(t, sim.Options{})
+	cfg := testConfig([]string{up.URL()}, upKeys[:n])
+	cfg.TargetNames = targetNames[:n]
+	for _, tw := range tweaks {
+		tw(&cfg)
+	}
+	return up, startProxy(t, cfg)
+}
+
+// setupPair starts two recording simulated upstreams and a proxy with one
+// target on each: "A" (upKeyA) and "B" (upKeyB). Each tweak adjusts the
+// config before the proxy starts.
+func setupPair(t *testing.T, tweaks ...func(*Config)) (upA, upB *sim.Server, p *proxy) {
+	t.Helper()
+	upA = newUpstream(t, sim.Options{})
+	upB = newUpstream(t, sim.Options{})
+	cfg := testConfig([]string{upA.URL(), upB.URL()}, []string{upKeyA, upKeyB})
+	cfg.TargetNames = []string{"A", "B"}
+	for _, tw := range tweaks {
+		tw(&cfg)
+	}
+	return upA, upB, startProxy(t, cfg)
 }
 
 // testConfig is a configuration for a test proxy in front of the given
@@ -131,7 +148,7 @@ type proxy struct {
 	t      *testing.T
 	app    *App
 	base   string // http://127.0.0.1:port
-	logs   *syncBuffer
+	logs   *testkit.SyncBuffer
 	client *http.Client
 }
 
@@ -140,20 +157,16 @@ type proxy struct {
 // the proxy down and checks that no key ever reached the log.
 func startProxy(t *testing.T, cfg Config) *proxy {
 	t.Helper()
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	logs := &syncBuffer{}
+	require.NoError(t, cfg.Validate(), "config")
+	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	a, err := New(cfg, logger, "test")
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
+	require.NoError(t, err, "New")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		a.Close()
-		t.Fatalf("listen: %v", err)
 	}
+	require.NoError(t, err, "listen")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()
@@ -175,11 +188,9 @@ func startProxy(t *testing.T, cfg Config) *proxy {
 		cancel()
 		select {
 		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
+			assert.NoError(t, err, "Serve")
 		case <-time.After(cfg.ShutdownTimeout + 5*time.Second):
-			t.Errorf("Serve did not return after shutdown")
+			assert.Fail(t, "Serve did not return after shutdown")
 		}
 		assertNoKeysIn(t, "proxy log", logs.String())
 	})
@@ -190,9 +201,7 @@ func startProxy(t *testing.T, cfg Config) *proxy {
 func assertNoKeysIn(t *testing.T, what, text string) {
 	t.Helper()
 	for _, k := range allKeys {
-		if strings.Contains(text, k) {
-			t.Errorf("%s contains the key %q", what, k)
-		}
+		assert.NotContains(t, text, k, "%s contains a key", what)
 	}
 }
 
@@ -220,9 +229,7 @@ func (p *proxy) do(ctx context.Context, r request) *http.Response {
 		body = strings.NewReader(r.body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, p.base+r.path, body)
-	if err != nil {
-		p.t.Fatalf("NewRequest: %v", err)
-	}
+	require.NoError(p.t, err, "NewRequest")
 	if r.body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -241,9 +248,7 @@ func (p *proxy) do(ctx context.Context, r request) *http.Response {
 		req.Header.Set(k, v)
 	}
 	resp, err := p.client.Do(req)
-	if err != nil {
-		p.t.Fatalf("%s %s: %v", method, r.path, err)
-	}
+	require.NoError(p.t, err, "%s %s", method, r.path)
 	return resp
 }
 
@@ -262,9 +267,7 @@ func (p *proxy) call(r request) answer {
 	resp := p.do(context.Background(), r)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		p.t.Fatalf("reading the answer to %s: %v", r.path, err)
-	}
+	require.NoError(p.t, err, "reading the answer to %s", r.path)
 	return answer{status: resp.StatusCode, header: resp.Header, body: b, took: time.Since(start)}
 }
 
@@ -272,6 +275,14 @@ func (p *proxy) call(r request) answer {
 // presented in the family's usual header.
 func (f family) req(body string) request {
 	return request{path: f.path, body: body, keyHeader: f.headerKey}
+}
+
+// bodyFor returns the family's stream body if stream, else its plain body.
+func (f family) bodyFor(stream bool) string {
+	if stream {
+		return f.streamBody
+	}
+	return f.body
 }
 
 // timedEvent is one SSE event (its raw bytes, blank line included) and
@@ -317,25 +328,28 @@ func (p *proxy) stream(r request) (answer, []timedEvent, error) {
 	return answer{status: resp.StatusCode, header: resp.Header, body: all, took: time.Since(start)}, evs, err
 }
 
+// streamOK is stream for a stream that must end without a read error.
+func (p *proxy) streamOK(r request) (answer, []timedEvent) {
+	p.t.Helper()
+	a, evs, err := p.stream(r)
+	require.NoError(p.t, err, "reading the stream")
+	return a, evs
+}
+
 // events waits (bounded) until the recorder holds at least n recent events
 // and returns them oldest first.
 func (p *proxy) events(n int) []stats.Event {
 	p.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		recent := p.app.Recorder().Snapshot().Recent
-		if len(recent) >= n {
-			out := make([]stats.Event, len(recent))
-			for i, e := range recent {
-				out[len(recent)-1-i] = e
-			}
-			return out
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("recorder holds %d events after 5s, want %d", len(recent), n)
-		}
-		time.Sleep(5 * time.Millisecond)
+	var recent []stats.Event
+	require.Eventually(p.t, func() bool {
+		recent = p.app.Recorder().Snapshot().Recent
+		return len(recent) >= n
+	}, 5*time.Second, 5*time.Millisecond, "the recorder should hold %d events", n)
+	out := make([]stats.Event, len(recent))
+	for i, e := range recent {
+		out[len(recent)-1-i] = e
 	}
+	return out
 }
 
 // event waits for the n-th record (1-based, oldest first) and returns it.
@@ -348,12 +362,10 @@ func (p *proxy) event(n int) stats.Event {
 func trail(ev stats.Event) []string {
 	out := make([]string, len(ev.Attempts))
 	for i, a := range ev.Attempts {
-		out[i] = a.Target + ":" + itoa(a.Status) + ":" + a.Reason
+		out[i] = a.Target + ":" + strconv.Itoa(a.Status) + ":" + a.Reason
 	}
 	return out
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // reasons returns only the reasons of an event's attempts.
 func reasons(ev stats.Event) []string {
@@ -364,25 +376,13 @@ func reasons(ev stats.Event) []string {
 	return out
 }
 
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // wantErrorShape checks that body is a proxy error in family f's shape with
 // message msg (msg "" accepts any non-empty message).
 func wantErrorShape(t *testing.T, f family, body []byte, msg string) {
 	t.Helper()
 	got := errorMessage(t, f.name, body)
-	if msg != "" && got != msg {
-		t.Errorf("%s error message = %q, want %q (body %s)", f.name, got, msg, body)
+	if msg != "" {
+		assert.Equal(t, msg, got, "%s error message (body %s)", f.name, body)
 	}
 }
 
@@ -399,7 +399,7 @@ func errorMessage(t *testing.T, fam string, body []byte) string {
 			} `json:"error"`
 		}
 		if err := json.Unmarshal(body, &e); err != nil || e.Type != "error" || e.Error == nil || e.Error.Type == "" || e.Error.Message == "" {
-			t.Errorf("not an Anthropic error body (type error, error.type, error.message): %s", body)
+			assert.Failf(t, "not an Anthropic error body (type error, error.type, error.message)", "%s", body)
 			return ""
 		}
 		return e.Error.Message
@@ -412,7 +412,7 @@ func errorMessage(t *testing.T, fam string, body []byte) string {
 		Type *string `json:"type"`
 	}
 	if err := json.Unmarshal(body, &e); err != nil || e.Error == nil || e.Error.Message == "" || e.Error.Type == "" || e.Type != nil {
-		t.Errorf("not an OpenAI error body ({\"error\":{\"message\",\"type\"}}): %s", body)
+		assert.Failf(t, `not an OpenAI error body ({"error":{"message","type"}})`, "%s", body)
 		return ""
 	}
 	return e.Error.Message
@@ -421,17 +421,13 @@ func errorMessage(t *testing.T, fam string, body []byte) string {
 // wantStatus fails the test when the answer's status is not want.
 func wantStatus(t *testing.T, a answer, want int) {
 	t.Helper()
-	if a.status != want {
-		t.Fatalf("status = %d, want %d; body: %.500s", a.status, want, a.body)
-	}
+	require.Equal(t, want, a.status, "status; body: %.500s", a.body)
 }
 
 // wantCount checks how many requests an upstream received.
 func wantCount(t *testing.T, what string, srv *sim.Server, want int) {
 	t.Helper()
-	if got := srv.Count(); got != want {
-		t.Errorf("%s received %d requests, want %d", what, got, want)
-	}
+	assert.Equal(t, want, srv.Count(), "requests %s received", what)
 }
 
 // waitGone waits up to d for the upstream to report a client that left.
@@ -442,7 +438,7 @@ func waitGone(t *testing.T, srv *sim.Server, d time.Duration) time.Duration {
 	case <-srv.Gone():
 		return time.Since(start)
 	case <-time.After(d):
-		t.Fatalf("upstream did not see the proxy leave within %v", d)
+		require.FailNow(t, "the upstream did not see the proxy leave", "within %v", d)
 		return 0
 	}
 }
@@ -450,13 +446,7 @@ func waitGone(t *testing.T, srv *sim.Server, d time.Duration) time.Duration {
 // closedPortURL returns a /v1 base URL on a loopback port nothing listens on.
 func closedPortURL(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return "http://" + addr + "/v1"
+	return "http://" + testkit.ClosedAddr(t) + "/v1"
 }
 
 // dataEvents drops the proxy's keep-alives from evs.
@@ -489,7 +479,11 @@ func concat(evs []string) string { return strings.Join(evs, "") }
 func words(n int) []string {
 	out := make([]string, n)
 	for i := range out {
-		out[i] = "w" + itoa(i) + " "
+		out[i] = "w" + strconv.Itoa(i) + " "
 	}
 	return out
 }
+
+// allRateLimitedMsg is the message of the proxy's 429 when every attempt
+// was rate limited.
+const allRateLimitedMsg = "错误重试全都rate limit,请再次重试."

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/llm-proxy/llm-proxy/stats"
 )
@@ -126,7 +127,10 @@ func ErrorHandler(c *fiber.Ctx, err error) error {
 		case fiber.StatusMethodNotAllowed:
 			kind, msg = errNotFound, "method not allowed"
 		default:
-			kind, msg = errRequest, strings.ToLower(fe.Message)
+			// A fixed text per status, never fe.Message: for errors of the
+			// HTTP layer (a malformed request) fasthttp's message quotes the
+			// raw request, keys and front-proxy secret headers included.
+			kind, msg = errRequest, strings.ToLower(fasthttp.StatusMessage(fe.Code))
 		}
 	}
 	return sendError(c, f, status, kind, msg)

@@ -27,6 +27,10 @@ type ProxyConfig struct {
 	KeepAliveInterval time.Duration
 	// StreamIdleTimeout: a stream silent this long is cut with an error event.
 	StreamIdleTimeout time.Duration
+	// ClientWriteTimeout bounds each write to the client (streams and complete
+	// answers): a client that reads nothing for this long is dropped (499).
+	// 0 means 60 s.
+	ClientWriteTimeout time.Duration
 	// InFlight and OpenStreams are moved by the handler; nil: not tracked.
 	InFlight, OpenStreams prometheus.Gauge
 	// Logger receives failures the record cannot carry (panics). nil: slog.Default().
@@ -45,6 +49,9 @@ func NewProxy(cfg ProxyConfig) *Proxy {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.ClientWriteTimeout <= 0 {
+		cfg.ClientWriteTimeout = 60 * time.Second
 	}
 	if cfg.InFlight == nil {
 		cfg.InFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused_in_flight"})
@@ -72,7 +79,9 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	family := FamilyOf(path)
 	// A backslash is a path separator to some servers, so "..\" could still
 	// step out of the upstream's base path there; no LLM API path has one.
-	if !bytes.HasPrefix(path, []byte("/v1/")) || bytes.IndexByte(path, '\\') >= 0 {
+	// Likewise "..;" (or ".;x"): Tomcat, Jetty and Spring drop ";" path
+	// parameters before they resolve dot segments.
+	if !bytes.HasPrefix(path, []byte("/v1/")) || bytes.IndexByte(path, '\\') >= 0 || hasParamDotSegment(path) {
 		return sendError(c, family, fiber.StatusNotFound, errNotFound, "not found")
 	}
 	style, ok := p.cfg.Keys.Check(&c.Request().Header)
@@ -130,7 +139,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		p.finish(ev, fiber.StatusGatewayTimeout, stats.OutcomeTimeout, "upstream did not answer in time")
 		return sendError(c, family, fiber.StatusGatewayTimeout, errTimeout, "upstream did not answer in time")
 	case upstream.Unreachable:
-		p.finish(ev, fiber.StatusBadGateway, stats.OutcomeUnreachable, "no upstream answered")
+		p.finish(ev, fiber.StatusBadGateway, stats.OutcomeUnreachable, "no upstream answered"+lastCause(res))
 		return sendError(c, family, fiber.StatusBadGateway, errBadGateway, "no upstream answered")
 	case upstream.NotServed:
 		msg := "model " + strconv.Quote(res.Requested) + " is not served by any target"
@@ -150,23 +159,33 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	status := resp.StatusCode()
 	c.Status(status)
 	copyResponseHeaders(&c.Response().Header, &resp.Header)
-	if res.Body != nil { // a committed stream
-		c.Set(fiber.HeaderCacheControl, "no-cache")
-		c.Set("X-Accel-Buffering", "no")
-		sw := &streamWriter{
-			res:       res,
-			ev:        ev,
-			family:    family,
-			keepAlive: p.cfg.KeepAliveInterval,
-			idle:      p.cfg.StreamIdleTimeout,
-			record:    p.cfg.Record,
-			streams:   p.cfg.OpenStreams,
-			logger:    p.cfg.Logger,
+	if res.Body != nil { // a committed stream, or an answer too large to hold
+		size := -1 // chunked
+		if res.SSE {
+			c.Set(fiber.HeaderCacheControl, "no-cache")
+			c.Set("X-Accel-Buffering", "no")
+		} else {
+			size = res.Body.ContentLength()
+		}
+		sr := &streamRelay{
+			res:          res,
+			ev:           ev,
+			family:       family,
+			sse:          res.SSE,
+			keepAlive:    p.cfg.KeepAliveInterval,
+			idle:         p.cfg.StreamIdleTimeout,
+			writeTimeout: p.cfg.ClientWriteTimeout,
+			record:       p.cfg.Record,
+			streams:      p.cfg.OpenStreams,
+			logger:       p.cfg.Logger,
+			ctx:          c.Context(),
 		}
 		p.cfg.OpenStreams.Inc()
-		c.Context().SetBodyStreamWriter(sw.run)
+		c.Context().SetBodyStream(sr, size)
 		return nil
 	}
+	// The write deadline covers the whole (small) answer; fasthttp clears it after.
+	_ = c.Context().SetWriteDeadline(time.Now().Add(p.cfg.ClientWriteTimeout))
 	// A complete answer: relay it as it came.
 	answer := resp.Body()
 	c.Response().SetBody(answer)
@@ -180,6 +199,23 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	res.Release()
 	p.finish(ev, status, outcome, errText)
 	return nil
+}
+
+// hasParamDotSegment reports whether a path segment is "." or ".." once its
+// ";" parameters are cut off ("/..;/", "/.;jsessionid=x/"): a server that
+// strips path parameters reads it as a dot segment and steps up.
+func hasParamDotSegment(path []byte) bool {
+	if bytes.IndexByte(path, ';') < 0 {
+		return false // the usual case: no allocation, one scan
+	}
+	for seg := range bytes.SplitSeq(path, []byte("/")) {
+		if i := bytes.IndexByte(seg, ';'); i >= 0 {
+			if name := seg[:i]; string(name) == "." || string(name) == ".." {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // needsJSON reports whether the body must be valid JSON: a request with a
@@ -223,10 +259,19 @@ func (p *Proxy) finish(ev *stats.Event, status int, outcome stats.Outcome, errTe
 func fillAttempts(ev *stats.Event, res *upstream.Result) {
 	ev.Attempts = make([]stats.Attempt, len(res.Attempts))
 	for i, a := range res.Attempts {
-		ev.Attempts[i] = stats.Attempt{Target: a.Target.Name(), Status: a.Status, Reason: string(a.Reason), DurationMs: ms(a.Duration), Model: a.Model}
+		ev.Attempts[i] = stats.Attempt{Target: a.Target.Name(), Status: a.Status, Reason: string(a.Reason), Cause: string(a.Cause), DurationMs: ms(a.Duration), Model: a.Model}
 	}
 	ev.RateLimits = res.RateLimits
 	ev.ServedModel, ev.Fallbacks = res.ServedModel, res.Fallbacks
+}
+
+// lastCause names the last attempt's connection failure for the record and
+// the log, e.g. " (refused)"; empty when there is none.
+func lastCause(res *upstream.Result) string {
+	if n := len(res.Attempts); n > 0 && res.Attempts[n-1].Cause != "" {
+		return " (" + string(res.Attempts[n-1].Cause) + ")"
+	}
+	return ""
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -236,19 +281,40 @@ func statusText(status int) string {
 }
 
 // skippedResponseHeaders are not relayed to the client: hop-by-hop headers,
-// and the ones fasthttp computes for the outgoing answer.
+// the ones fasthttp computes for the outgoing answer, and Set-Cookie (an
+// upstream's cookie would land on the proxy's own site, the dashboard's).
 var skippedResponseHeaders = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true, "Proxy-Connection": true,
 	"Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, "Date": true, "Server": true,
+	"Content-Length": true, "Date": true, "Server": true, "Set-Cookie": true,
 }
 
 func copyResponseHeaders(dst *fasthttp.ResponseHeader, src *fasthttp.ResponseHeader) {
 	dst.SetContentTypeBytes(src.ContentType())
+	// Headers the upstream names in Connection are hop-by-hop too (RFC 9110
+	// 7.6.1). fasthttp keeps Connection apart from the others: read it there.
+	var named [][]byte
+	if conn := src.Peek(fasthttp.HeaderConnection); len(conn) > 0 {
+		for name := range bytes.SplitSeq(conn, []byte(",")) {
+			if name = bytes.TrimSpace(name); len(name) > 0 {
+				named = append(named, name)
+			}
+		}
+	}
 	for k, v := range src.All() {
-		if bytes.EqualFold(k, []byte(fasthttp.HeaderContentType)) || skippedResponseHeaders[string(k)] {
+		if bytes.EqualFold(k, []byte(fasthttp.HeaderContentType)) || skippedResponseHeaders[string(k)] || namedIn(named, k) {
 			continue
 		}
 		dst.AddBytesKV(k, v)
 	}
+}
+
+// namedIn reports whether header name k is in names, ignoring case.
+func namedIn(names [][]byte, k []byte) bool {
+	for _, n := range names {
+		if bytes.EqualFold(n, k) {
+			return true
+		}
+	}
+	return false
 }

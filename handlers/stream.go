@@ -1,16 +1,16 @@
 package handlers
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
 
 	"github.com/llm-proxy/llm-proxy/stats"
 	"github.com/llm-proxy/llm-proxy/upstream"
@@ -23,180 +23,203 @@ const relayBufSize = 8 << 10
 
 var relayBufs = sync.Pool{New: func() any { b := make([]byte, relayBufSize); return &b }}
 
-var (
-	errClientGone = errors.New("client went away")
-	errStreamDone = errors.New("stream already finished")
-)
+var errClientGone = errors.New("client went away")
 
-// streamWriter relays a committed upstream stream to the client. run is the
-// only goroutine that reads upstream and writes to the client, apart from a
-// timer that sends keep-alives during silence and cuts a stalled stream;
-// the two share the client writer under mu.
-type streamWriter struct {
-	res       *upstream.Result
-	ev        *stats.Event
-	family    stats.Family
-	keepAlive time.Duration
-	idle      time.Duration
-	record    func(*stats.Event)
-	streams   prometheus.Gauge
-	logger    *slog.Logger
+// streamRelay relays a committed upstream answer — an SSE stream, or a plain
+// answer too large to hold — to the client. It is the response's body
+// stream: fasthttp calls WriteTo on the client connection's own goroutine
+// while it writes the answer, and each Write there is one chunk, flushed.
+// So one goroutine reads upstream and writes the client: no pipe, no extra
+// goroutine, no timer, no lock. (fasthttp's SetBodyStreamWriter would add a
+// goroutine and an in-memory pipe per stream.)
+//
+// The upstream connection's watch (StreamBody.Watch) bounds upstream
+// silence and calls silence, on this goroutine, after each keep-alive
+// interval; silence writes a keep-alive only between events, and never
+// while a client write is under way (there is only one goroutine). Every
+// client write has a deadline (CLIENT_WRITE_TIMEOUT), so a client that stops
+// reading cannot hold the stream, its upstream connection and its pool slot.
+type streamRelay struct {
+	res          *upstream.Result
+	ev           *stats.Event
+	family       stats.Family
+	sse          bool
+	keepAlive    time.Duration
+	idle         time.Duration
+	writeTimeout time.Duration
+	record       func(*stats.Event)
+	streams      prometheus.Gauge
+	logger       *slog.Logger
+	// ctx sets the client write deadline. It is valid while fasthttp writes
+	// this answer, which is when WriteTo and Close run; fasthttp clears the
+	// deadline after the answer.
+	ctx *fasthttp.RequestCtx
 
-	body     *upstream.StreamBody
-	w        *bufio.Writer
-	mu       sync.Mutex // guards w and done
-	done     bool       // run has finished writing: the timer must not touch w
-	lastRead atomic.Int64
-	lastSent atomic.Int64
-	stalled  atomic.Bool
-	gone     atomic.Bool
-	timer    *time.Timer
+	w          io.Writer // the client, during WriteTo
+	scan       upstream.Scanner
+	deadlineAt int64 // unix nanos of the client write deadline set last
+	gone       bool  // a client write failed
+	slow       bool  // … because of the write deadline: the client stopped reading
+	finished   bool
 }
 
-// run is the fasthttp body stream writer. It never touches the Fiber ctx.
-func (s *streamWriter) run(w *bufio.Writer) {
+// SupportsBodyWriteTo tells fasthttp to call WriteTo instead of Read.
+func (s *streamRelay) SupportsBodyWriteTo() bool { return true }
+
+// Read is never called (see SupportsBodyWriteTo); it exists because a body
+// stream is an io.Reader.
+func (s *streamRelay) Read([]byte) (int, error) {
+	return 0, errors.New("streamRelay: Read is not supported; fasthttp calls WriteTo")
+}
+
+// Close ends the relay if WriteTo never ran (fasthttp could not write the
+// answer's head): the client is gone.
+func (s *streamRelay) Close() error {
+	if !s.finished {
+		s.gone = true
+		s.finish(nil)
+	}
+	return nil
+}
+
+// WriteTo relays the answer to w. A nil error ends the client's answer
+// normally (an SSE stream that broke has got an error event by then); an
+// error makes fasthttp close the client connection, which is how a plain
+// answer that broke midway shows as incomplete.
+func (s *streamRelay) WriteTo(w io.Writer) (written int64, err error) {
 	s.w = w
-	var scan upstream.Scanner
 	var readErr error
 	defer func() {
 		if r := recover(); r != nil {
 			s.logger.Error("stream relay panic", "panic", r, "route", s.ev.Route)
 			readErr = errors.New("internal error")
+			err = readErr
 		}
-		s.finish(&scan, readErr)
+		if ferr := s.finish(readErr); err == nil {
+			err = ferr
+		}
 	}()
-	s.body = s.res.Body
-
-	now := time.Now().UnixNano()
-	s.lastRead.Store(now)
+	body := s.res.Body
 	if err := s.write(s.res.Prefix); err != nil {
-		s.clientLeft()
-		return
+		return 0, err
 	}
+	written = int64(len(s.res.Prefix))
 	s.ev.TTFBMs = ms(time.Since(s.ev.Time))
-	scan.Feed(s.res.Prefix)
-	if s.body == nil {
-		readErr = io.EOF
-		return
+	if s.sse {
+		s.scan.Feed(s.res.Prefix)
+		body.Watch(s.idle, s.keepAlive, s.silence)
 	}
-	s.mu.Lock() // tick reads s.timer; the lock orders this write before it
-	s.timer = time.AfterFunc(min(s.keepAlive, s.idle), s.tick)
-	s.mu.Unlock()
-
 	bp := relayBufs.Get().(*[]byte)
 	defer relayBufs.Put(bp)
 	buf := *bp
 	for {
-		n, err := s.body.Read(buf)
+		n, rerr := body.Read(buf)
 		if n > 0 {
-			s.lastRead.Store(time.Now().UnixNano())
 			if werr := s.write(buf[:n]); werr != nil {
-				s.clientLeft()
-				return
+				return written, werr
 			}
-			scan.Feed(buf[:n])
+			written += int64(n)
+			if s.sse {
+				s.scan.Feed(buf[:n])
+			}
 		}
-		if err != nil {
-			readErr = err
-			return
+		if rerr != nil {
+			readErr = rerr
+			return written, nil
 		}
 	}
 }
 
-// write sends b to the client and flushes it. Both run and the timer use it.
-func (s *streamWriter) write(b []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done {
-		return errStreamDone
-	}
-	if s.gone.Load() {
+// write sends b to the client (one flushed chunk) within the write deadline.
+func (s *streamRelay) write(b []byte) error {
+	if s.gone {
 		return errClientGone
 	}
-	if len(b) > 0 {
-		if _, err := s.w.Write(b); err != nil {
-			return err
-		}
+	if len(b) == 0 {
+		return nil
 	}
-	if err := s.w.Flush(); err != nil {
+	s.pushDeadline()
+	if _, err := s.w.Write(b); err != nil {
+		s.gone = true
+		var ne net.Error
+		s.slow = errors.As(err, &ne) && ne.Timeout()
 		return err
 	}
-	s.lastSent.Store(time.Now().UnixNano())
 	return nil
 }
 
-// clientLeft cancels the upstream request: closing the body stream closes
-// its connection, which the upstream sees at once.
-func (s *streamWriter) clientLeft() {
-	s.gone.Store(true)
-	if s.body != nil {
-		s.body.Abort()
-	}
-}
-
-// tick runs on the timer during silence: it cuts a stalled stream, or sends
-// a keep-alive (which also finds out whether the client is still there).
-func (s *streamWriter) tick() {
-	now := time.Now()
-	sinceRead := now.Sub(time.Unix(0, s.lastRead.Load()))
-	if sinceRead >= s.idle {
-		s.stalled.Store(true)
-		s.body.Abort()
+// pushDeadline moves the client write deadline to writeTimeout from now.
+// It is moved lazily — only when less than 15/16 of writeTimeout is left —
+// so a busy stream does not pay for a deadline update on every chunk.
+func (s *streamRelay) pushDeadline() {
+	now := time.Now().UnixNano()
+	if s.deadlineAt-now > int64(s.writeTimeout)/16*15 {
 		return
 	}
-	sinceSent := now.Sub(time.Unix(0, s.lastSent.Load()))
-	if sinceSent >= s.keepAlive {
-		switch err := s.write(keepAliveEvent(s.family)); {
-		case errors.Is(err, errStreamDone):
-			return
-		case err != nil:
-			s.clientLeft()
-			return
-		}
-		sinceSent = 0
-	}
-	s.mu.Lock()
-	s.timer.Reset(min(s.keepAlive-sinceSent, s.idle-sinceRead))
-	s.mu.Unlock()
+	s.deadlineAt = now + int64(s.writeTimeout)
+	_ = s.ctx.SetWriteDeadline(time.Unix(0, s.deadlineAt))
 }
 
-// finish ends the stream: an error event when the upstream broke or stalled,
-// then the record. It runs once, on run's goroutine.
-func (s *streamWriter) finish(scan *upstream.Scanner, readErr error) {
-	s.mu.Lock()
-	if s.timer != nil {
-		s.timer.Stop()
+// silence runs inside the upstream read after each keep-alive interval of
+// upstream silence: it sends a keep-alive (which also finds out whether the
+// client is still there) when the client is between two events, and
+// nothing in the middle of one. An error ends the upstream read.
+func (s *streamRelay) silence() error {
+	if !s.scan.AtEventBoundary() {
+		return nil
 	}
-	s.mu.Unlock()
+	if err := s.write(keepAliveEvent(s.family)); err != nil {
+		return errClientGone
+	}
+	return nil
+}
+
+// finish ends the relay once: an error event when an SSE stream broke or
+// stalled, then the upstream connection is settled and the record made.
+// It returns the error that ends the client's answer, if any.
+func (s *streamRelay) finish(readErr error) (err error) {
+	if s.finished {
+		return nil
+	}
+	s.finished = true
 	ev := s.ev
 	ev.Status = s.res.Resp.StatusCode()
-	ev.Terminal = scan.Terminal
-	ev.InputTokens, ev.OutputTokens = scan.Usage.Input, scan.Usage.Output
+	ev.Terminal = s.scan.Terminal
+	ev.InputTokens, ev.OutputTokens = s.scan.Usage.Input, s.scan.Usage.Output
+	cause := upstream.CauseOf(readErr)
 	switch {
-	case s.gone.Load():
+	case s.gone:
 		ev.Status, ev.Outcome, ev.Error = 499, stats.OutcomeClientGone, "client went away mid-stream"
-	case s.stalled.Load():
-		ev.Outcome = stats.OutcomeStreamBroken
-		ev.Error = "upstream stalled: no data for " + strconv.Itoa(int(s.idle.Seconds())) + "s"
-		s.sendErrorEvent("upstream stream stalled and was cut by the proxy")
+		if s.slow {
+			ev.Error = "client stopped reading: a write waited " + s.writeTimeout.String() + " (CLIENT_WRITE_TIMEOUT)"
+		}
+		err = errClientGone
 	case readErr == nil || errors.Is(readErr, io.EOF):
 		ev.Outcome = stats.OutcomeOK
+	case cause == upstream.CauseTimeout && s.sse:
+		ev.Outcome = stats.OutcomeStreamBroken
+		ev.Error = "upstream stalled: no data for " + strconv.Itoa(int(s.idle.Seconds())) + "s"
+		err = s.sendErrorEvent("upstream stream stalled and was cut by the proxy")
 	default:
 		ev.Outcome = stats.OutcomeStreamBroken
 		ev.Error = "upstream stream broke: " + readErr.Error()
-		s.sendErrorEvent("upstream connection broke mid-stream; the answer is incomplete")
+		if s.sse {
+			err = s.sendErrorEvent("upstream connection broke mid-stream; the answer is incomplete")
+		} else {
+			err = readErr // the client sees the answer cut short
+		}
 	}
-	s.mu.Lock()
-	s.done = true
-	s.mu.Unlock()
 	s.res.Release()
 	ev.LatencyMs = ms(time.Since(ev.Time))
 	s.streams.Dec()
 	s.record(ev)
+	return err
 }
 
-func (s *streamWriter) sendErrorEvent(msg string) {
+func (s *streamRelay) sendErrorEvent(msg string) error {
 	if err := s.write(streamErrorEvent(s.family, msg)); err != nil {
-		s.gone.Store(true)
+		s.ev.Status, s.ev.Outcome = 499, stats.OutcomeClientGone
+		return err
 	}
+	return nil
 }

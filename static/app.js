@@ -48,6 +48,7 @@
       state_cooling: 'cooling down',
       cooling_until: 'until {0} · {1} left',
       last_error: 'last error: {0} · {1} ago',
+      cooldown_capped: 'Retry-After of {0} cut to {1} (MAX_COOLDOWN) · {2} ago',
       recent: 'Latest requests',
       recent_sub: 'newest first · last 50',
       col_time: 'Time',
@@ -130,6 +131,7 @@
       state_cooling: '冷却中',
       cooling_until: '至 {0} · 剩余 {1}',
       last_error: '最近错误:{0} · {1}前',
+      cooldown_capped: 'Retry-After {0} 已截短为 {1}(MAX_COOLDOWN)· {2}前',
       recent: '最近请求',
       recent_sub: '最新在前 · 最多 50 条',
       col_time: '时间',
@@ -582,6 +584,12 @@
       if (cooling) {
         li.appendChild(el('div', 'target-detail',
           t('cooling_until', fmtClock(new Date(until - state.skew)), fmtSpan((until - now) / 1000))));
+      }
+      var cap = tg.cooldown_capped;
+      if (cap) {
+        var capAt = parseTime(cap.at);
+        li.appendChild(el('div', 'target-err target-capped',
+          t('cooldown_capped', fmtSpan(cap.asked_seconds), fmtSpan(cap.capped_seconds), fmtSpan((now - capAt) / 1000))));
       }
       if (tg.last_error) {
         var at = tg.last_error_at ? parseTime(tg.last_error_at) : null;

@@ -50,6 +50,9 @@ type Attempt struct {
 	// Reason classifies the attempt: "ok", "rate_limit", "server_error",
 	// "connect_error", "timeout", "client_error", "stream_error", "client_gone".
 	Reason string `json:"reason"`
+	// Cause names why no answer came ("dns", "refused", "reset", "tls",
+	// "timeout", "closed_before_answer", …); empty when one came.
+	Cause string `json:"cause,omitempty"`
 	// DurationMs is how long the attempt took until it was classified.
 	DurationMs float64 `json:"duration_ms"`
 	// Model is the model this attempt asked for (with a routing file; empty without).
@@ -135,12 +138,25 @@ type TargetState struct {
 	LastError string `json:"last_error,omitempty"`
 	// LastErrorAt is when LastError happened.
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
+	// CooldownCapped is set when an upstream's Retry-After was longer than
+	// MAX_COOLDOWN and was cut to it (the latest such time).
+	CooldownCapped *CooldownCap `json:"cooldown_capped,omitempty"`
 	// With a routing file: Group is the file's target name (shared by its
 	// keys); State is also "ready", "disabled" or "probation"; Cooling lists
 	// the cooldowns per model; Disabled describes a disabled key.
 	Group    string          `json:"group,omitempty"`
 	Cooling  []ModelCooldown `json:"cooling,omitempty"`
 	Disabled *DisabledKey    `json:"disabled,omitempty"`
+}
+
+// CooldownCap says that a Retry-After was cut to MAX_COOLDOWN.
+type CooldownCap struct {
+	// At is when the cap was applied.
+	At time.Time `json:"at"`
+	// AskedSeconds is the cooldown the upstream asked for.
+	AskedSeconds float64 `json:"asked_seconds"`
+	// CappedSeconds is the cooldown honoured (MAX_COOLDOWN).
+	CappedSeconds float64 `json:"capped_seconds"`
 }
 
 // ModelCooldown is one cooldown of a target (routing file).

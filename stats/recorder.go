@@ -395,11 +395,12 @@ func (c counters) totals() Totals {
 	return t
 }
 
-// sanitize replaces values JSON cannot encode (NaN, ±Inf, years outside
+// sanitize caps the stored strings (capStrings) and replaces values JSON cannot encode (NaN, ±Inf, years outside
 // 0..9999), so that one odd event cannot break the snapshot or the store. It
 // writes only what it fixes, so a caller reading a sound event after Record
 // does not race with it.
 func sanitize(e *Event) {
+	capStrings(e)
 	fixFloat(&e.LatencyMs)
 	fixFloat(&e.TTFBMs)
 	for i := range e.Attempts {

@@ -28,8 +28,12 @@ func (r Reason) Retryable() bool {
 
 var rateLimitWords = [][]byte{[]byte("rate limit"), []byte("rate_limit"), []byte("too many requests"), []byte("ratelimit")}
 
-// MentionsRateLimit reports whether text speaks of a rate limit
-// ("rate limit", "rate_limit", "ratelimit", "too many requests"), ignoring case.
+// MentionsRateLimit reports whether text speaks of a rate limit: one of the
+// phrases "rate limit", "rate_limit", "ratelimit", "too many requests",
+// ignoring case, standing as words — not inside an identifier such as the
+// model name "gpt-4o-ratelimit-test". A phrase may not follow a letter,
+// digit, '-', '.' or '/', nor be followed by a digit, '-', '.' or '/'; a
+// word ending ("rate limits", "rate_limit_error", "ratelimited") is fine.
 // It does not allocate for inputs up to 4 KiB; longer inputs are checked in
 // their first and last 2 KiB, where error messages live.
 func MentionsRateLimit(text []byte) bool {
@@ -46,11 +50,30 @@ func MentionsRateLimit(text []byte) bool {
 		lower[i] = c
 	}
 	for _, w := range rateLimitWords {
-		if bytes.Contains(lower, w) {
-			return true
+		for from := 0; ; {
+			i := bytes.Index(lower[from:], w)
+			if i < 0 {
+				break
+			}
+			i += from
+			end := i + len(w)
+			if (i == 0 || !identBefore(lower[i-1])) && (end == len(lower) || !identAfter(lower[end])) {
+				return true
+			}
+			from = i + 1
 		}
 	}
 	return false
+}
+
+// identBefore reports whether c, just before a phrase, makes it part of an identifier.
+func identBefore(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '/'
+}
+
+// identAfter reports whether c, just after a phrase, makes it part of an identifier.
+func identAfter(c byte) bool {
+	return '0' <= c && c <= '9' || c == '-' || c == '.' || c == '/'
 }
 
 // Classifier decides what an upstream answer means for the attempt loop.
@@ -77,13 +100,32 @@ func (c *Classifier) Status(status int, body []byte) Reason {
 		return ReasonOK
 	case status == 429:
 		return ReasonRateLimit
-	case MentionsRateLimit(body):
+	case (status == 403 || status >= 500) && MentionsRateLimit(body):
+		// Some upstreams report a rate limit as 403 or 5xx with a text.
+		return ReasonRateLimit
+	case status >= 400 && status < 500 && status != 401 && status != 403 && status != 404 && rateLimitType(body):
+		// A 400-family answer is a rate limit only by its error type or
+		// code, never by its free text (which may quote the request).
 		return ReasonRateLimit
 	case status >= 0 && status < len(c.retry) && c.retry[status]:
 		return ReasonServerError
 	default:
 		return ReasonClientError
 	}
+}
+
+// rateLimitType reports whether a JSON error body's type or code names a
+// rate limit: OpenAI's error.type/error.code, Anthropic's error.type.
+func rateLimitType(body []byte) bool {
+	if len(body) == 0 || body[0] != '{' {
+		return false
+	}
+	for _, r := range gjson.GetManyBytes(body, "error.type", "error.code", "code") {
+		if r.Type == gjson.String && MentionsRateLimit([]byte(r.Str)) {
+			return true
+		}
+	}
+	return false
 }
 
 var serverErrorWords = [][]byte{[]byte("overloaded"), []byte("server_error"), []byte("api_error"), []byte("internal"), []byte("unavailable"), []byte("timeout")}

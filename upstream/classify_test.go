@@ -75,9 +75,38 @@ func TestMentionsRateLimit(t *testing.T) {
 	assert.True(t, MentionsRateLimit([]byte("x rate_limit_exceeded")))
 	assert.True(t, MentionsRateLimit([]byte("Too many requests, slow down")))
 	assert.False(t, MentionsRateLimit([]byte("rate of 5 limit")))
-	long := strings.Repeat("x", 10000) + "rate limit"
+	long := strings.Repeat("x", 10000) + " rate limit"
 	assert.True(t, MentionsRateLimit([]byte(long)), "found in the tail of a long body")
-	assert.False(t, MentionsRateLimit([]byte(strings.Repeat("x", 5000)+"rate limit"+strings.Repeat("x", 5000))), "middle of a huge body is not scanned")
+	assert.False(t, MentionsRateLimit([]byte(strings.Repeat("x", 5000)+" rate limit "+strings.Repeat("x", 5000))), "middle of a huge body is not scanned")
+}
+
+// Finding 6 of the hardening issue: a 404 naming the model
+// "gpt-4o-ratelimit-test" was taken for a rate limit and retried. Body text
+// counts only for 403 and 5xx (phrases, not substrings of identifiers), a
+// 400-family answer only by its error type or code, 401 and 404 never.
+func TestClassifier_StatusOrdinary4xxNotRateLimit(t *testing.T) {
+	c := NewClassifier([]int{429, 500, 502, 503, 504, 529})
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		want   Reason
+	}{
+		{"404 model name", 404, `{"error":{"message":"The model gpt-4o-ratelimit-test does not exist","type":"invalid_request_error","code":"model_not_found"}}`, ReasonClientError},
+		{"404 rate limit text", 404, `{"error":{"message":"rate limit docs moved"}}`, ReasonClientError},
+		{"401 rate limit text", 401, `{"error":{"message":"Too many requests with an invalid key"}}`, ReasonClientError},
+		{"400 free text", 400, `{"error":{"message":"prompt mentions a rate limit","type":"invalid_request_error"}}`, ReasonClientError},
+		{"400 rate limit code", 400, `{"error":{"message":"slow down","code":"rate_limit_exceeded"}}`, ReasonRateLimit},
+		{"403 model name", 403, `{"error":{"message":"no access to my-ratelimit-model"}}`, ReasonClientError},
+		{"403 phrase", 403, `{"error":{"message":"Rate limits exceeded for this key"}}`, ReasonRateLimit},
+		{"500 identifier", 500, `{"error":{"message":"crash in ratelimit.go/handler"}}`, ReasonServerError},
+		{"503 rate limited", 503, `You are being rate limited`, ReasonRateLimit},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, c.Status(tt.status, []byte(tt.body)))
+		})
+	}
 }
 
 func TestMentionsRateLimit_NoAllocs(t *testing.T) {

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -70,8 +71,13 @@ func checkKey(t *Target, rt *routing.Target) bool {
 	} else {
 		out.Header.Set("Authorization", "Bearer "+t.key)
 	}
-	if _, err := t.conns.roundTrip(out, resp, time.Now().Add(keyCheckTimeout), 4<<20, nil); err != nil {
+	body, err := t.conns.roundTrip(out, resp, time.Now().Add(keyCheckTimeout), nil)
+	if err != nil {
 		return false
+	}
+	if body != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(body, 4<<20))
+		body.release(resp)
 	}
 	s := resp.StatusCode()
 	return s >= 200 && s < 300

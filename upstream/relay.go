@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -28,9 +27,6 @@ type Options struct {
 	// Classifier decides which answers are retried.
 	Classifier *Classifier
 }
-
-// errorBodyLimit bounds how much of a streamed error answer is read.
-const errorBodyLimit = 1 << 20
 
 // Relay runs the attempt loop over a set of targets.
 type Relay struct {
@@ -88,7 +84,8 @@ const (
 	// AllRateLimited: every attempt was rate limited, or every target is
 	// cooling down for longer than MaxCooldownWait.
 	AllRateLimited
-	// Unreachable: the last attempt got no answer at all.
+	// Unreachable: the last attempt got no answer at all (or one that broke
+	// after the request was sent to a route that is not re-sent, see resendable).
 	Unreachable
 	// TimedOut: an upstream did not answer in time; not retried.
 	TimedOut
@@ -103,10 +100,12 @@ const (
 // Attempt is one try against one target.
 type Attempt struct {
 	Target *Target
+	Status int
+	Reason Reason
+	// Cause names why no answer came ("" when one came, or for client_gone).
+	Cause Cause
 	// Model is the model the attempt asked for (routing file only; "" without).
 	Model    string
-	Status   int
-	Reason   Reason
 	Duration time.Duration
 }
 
@@ -118,12 +117,15 @@ type Result struct {
 	RateLimits int
 	// Target served the answer (Answered only).
 	Target *Target
-	// Resp is the answer (Answered only). For a non-stream answer its body is
-	// complete; for a stream (Body set) read the rest from Body after Prefix.
+	// Resp is the answer (Answered only). For a complete answer (Body nil)
+	// its body is complete; otherwise read the rest from Body after Prefix.
 	Resp   *fasthttp.Response
 	Prefix []byte
-	// Body continues a stream after Prefix; nil for a complete answer.
+	// Body continues the answer after Prefix; nil for a complete answer. It
+	// is an SSE stream when SSE is set, otherwise a 2xx answer too large to
+	// hold (see ClientOptions.BufferLimit).
 	Body *StreamBody
+	SSE  bool
 	// RetryAfter (AllRateLimited only) is the wait until the soonest target
 	// recovers, when a target announced it; 0 when unknown.
 	RetryAfter time.Duration
@@ -140,10 +142,23 @@ func (r *Result) Release() {
 	if r.Resp != nil {
 		if r.Body != nil {
 			r.Body.release(r.Resp)
+			r.Body = nil
 		}
 		fasthttp.ReleaseResponse(r.Resp)
 		r.Resp = nil
 	}
+}
+
+// tried is what one attempt gave.
+type tried struct {
+	reason Reason
+	cause  Cause
+	// sent: the request reached the upstream, which may have acted on it.
+	sent   bool
+	resp   *fasthttp.Response // nil when no answer arrived
+	prefix []byte
+	body   *StreamBody
+	sse    bool
 }
 
 // Do sends req to the targets in rotation until one gives an answer that is
@@ -175,40 +190,48 @@ func (rl *Relay) Do(req *Request) *Result {
 			return res
 		}
 		start := time.Now()
-		reason, resp, prefix, body := rl.attempt(t, req)
+		a := rl.attempt(t, req)
 		status := 0
-		if resp != nil {
-			status = resp.StatusCode()
-			if reason != ReasonOK {
-				redactKey(resp, t.key) // an error answer may be relayed: never with our key in it
+		if a.resp != nil {
+			status = a.resp.StatusCode()
+			if a.reason != ReasonOK {
+				redactKey(a.resp, t.key) // an error answer may be relayed: never with our key in it
 			}
 		}
-		res.Attempts = append(res.Attempts, Attempt{Target: t, Status: status, Reason: reason, Duration: time.Since(start)})
-		if reason == ReasonRateLimit {
+		res.Attempts = append(res.Attempts, Attempt{Target: t, Status: status, Reason: a.reason, Cause: a.cause, Duration: time.Since(start)})
+		if a.reason == ReasonRateLimit {
 			res.RateLimits++
 		}
-		if reason != ReasonOK && reason != ReasonClientGone {
-			what := string(reason)
+		if a.reason != ReasonOK && a.reason != ReasonClientGone {
+			what := string(a.reason)
 			if status != 0 {
 				what += " " + strconv.Itoa(status)
 			}
+			if a.cause != "" {
+				what += " (" + string(a.cause) + ")"
+			}
 			t.noteError(start, what)
 		}
-		if !reason.Retryable() {
-			switch reason {
+		if a.reason == ReasonConnectError && a.sent && !resendable(req) {
+			// The upstream may have acted on this request: never sent twice.
+			res.Outcome = Unreachable
+			return res
+		}
+		if !a.reason.Retryable() {
+			switch a.reason {
 			case ReasonTimeout:
 				res.Outcome = TimedOut
 			case ReasonClientGone:
 				res.Outcome = ClientGone
 			default:
-				res.Outcome, res.Target, res.Resp, res.Prefix, res.Body = Answered, t, resp, prefix, body
+				res.Outcome, res.Target, res.Resp, res.Prefix, res.Body, res.SSE = Answered, t, a.resp, a.prefix, a.body, a.sse
 			}
 			return res
 		}
 		if last != nil {
 			fasthttp.ReleaseResponse(last)
 		}
-		last = resp
+		last = a.resp
 	}
 	// Out of attempts (or every target cools down for too long).
 	switch {
@@ -224,6 +247,28 @@ func (rl *Relay) Do(req *Request) *Result {
 	return res
 }
 
+// resendableRoutes are the generation endpoints: a request to one that
+// broke after it was sent is tried again (at worst a generation is paid
+// twice). Other routes (files, batches, uploads, fine-tuning, assistants,
+// threads, vector stores, …) may have acted on it, so they are re-sent only
+// when nothing of them was sent, or when the method is idempotent.
+var resendableRoutes = []string{"/chat/completions", "/messages", "/messages/count_tokens", "/responses", "/completions", "/embeddings"}
+
+// resendable reports whether a request that reached the upstream without an
+// answer may be sent again (to another target).
+func resendable(in *Request) bool {
+	switch string(in.Method) {
+	case "GET", "HEAD", "OPTIONS":
+		return true
+	}
+	for _, r := range resendableRoutes {
+		if string(in.Path) == r {
+			return true
+		}
+	}
+	return false
+}
+
 // soonestRecovery is the wait until the first cooling target recovers, or 0.
 func (rl *Relay) soonestRecovery(now time.Time) time.Duration {
 	var best time.Duration
@@ -237,14 +282,13 @@ func (rl *Relay) soonestRecovery(now time.Time) time.Duration {
 	return best
 }
 
-// attempt makes one try. resp is nil when no answer arrived. A retryable
-// answer has a complete body (relayed if the retries run out). An OK stream
-// comes with its first event in prefix and the rest in body.
-func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.Response, prefix []byte, body *StreamBody) {
+// attempt makes one try. A retryable answer has a complete body (relayed if
+// the retries run out). An OK stream comes with its first event in prefix
+// and the rest in body; so does a 2xx answer too large to hold.
+func (rl *Relay) attempt(t *Target, in *Request) tried {
 	out := fasthttp.AcquireRequest()
 	rl.build(out, t, in)
-	resp = fasthttp.AcquireResponse()
-	resp.StreamBody = in.Stream
+	resp := fasthttp.AcquireResponse()
 	timeout := rl.opts.ResponseTimeout
 	if in.Stream {
 		timeout = rl.opts.StreamFirstByteTimeout
@@ -252,62 +296,135 @@ func (rl *Relay) attempt(t *Target, in *Request) (reason Reason, resp *fasthttp.
 	if in.firstByteTimeout > 0 {
 		timeout = in.firstByteTimeout
 	}
-	pc, err := t.conns.roundTrip(out, resp, time.Now().Add(timeout), t.maxBody, in.Cancel)
-	closeReq := out.ConnectionClose()
+	body, err := t.conns.roundTrip(out, resp, time.Now().Add(timeout), in.Cancel)
 	fasthttp.ReleaseRequest(out)
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
-		return transportReason(err), nil, nil, nil
+		return failure(err, in.Cancel)
 	}
 	status := resp.StatusCode()
-	isSSE := bytes.HasPrefix(resp.Header.ContentType(), []byte("text/event-stream"))
-	if pc != nil {
-		body = &StreamBody{rs: resp.BodyStream(), pc: pc, out: closeReq}
-		if status < 200 || status >= 300 || !isSSE {
-			// An error answer, or a plain answer to a stream request: read it whole.
-			limit := errorBodyLimit
-			if status >= 200 && status < 300 {
-				limit = t.maxBody
-			}
-			if err := bufferBody(resp, body, limit); err != nil {
-				fasthttp.ReleaseResponse(resp)
-				return transportReason(err), nil, nil, nil
-			}
-			body = nil
-		}
-	}
+	ok := status >= 200 && status < 300
 	if body == nil {
-		// A complete answer.
-		reason = rl.opts.Classifier.Status(status, resp.Body())
-		rl.coolOnRetryAfter(t, resp, reason)
-		return reason, resp, nil, nil
+		// No body at all (HEAD, 204, 304).
+		a := tried{reason: rl.opts.Classifier.Status(status, nil), resp: resp}
+		rl.coolOnRetryAfter(t, resp, a.reason)
+		return a
 	}
-	// A 2xx event stream: hold back its first event and look at it.
+	if !ok || !bytes.HasPrefix(resp.Header.ContentType(), []byte("text/event-stream")) {
+		// An error answer (read whole, up to a bound, to classify and redact
+		// it), or a plain answer: whole when small, else relayed as a stream.
+		limit := t.bufferLimit
+		if !ok {
+			limit = errorBodyLimit
+		}
+		prefix, complete, err := readUpTo(body, limit)
+		if err != nil {
+			body.release(resp)
+			fasthttp.ReleaseResponse(resp)
+			return failure(err, in.Cancel)
+		}
+		if !complete && ok {
+			if !in.Cancel.unbind() {
+				body.release(resp)
+				fasthttp.ReleaseResponse(resp)
+				return tried{reason: ReasonClientGone}
+			}
+			return tried{reason: ReasonOK, resp: resp, prefix: prefix, body: body}
+		}
+		// complete, or an error answer cut at errorBodyLimit (closed, never pooled).
+		if !complete {
+			prefix = prefix[:limit]
+		}
+		body.release(resp)
+		if !in.Cancel.unbind() {
+			fasthttp.ReleaseResponse(resp)
+			return tried{reason: ReasonClientGone}
+		}
+		resp.SetBodyRaw(prefix)
+		a := tried{reason: rl.opts.Classifier.Status(status, prefix), resp: resp}
+		rl.coolOnRetryAfter(t, resp, a.reason)
+		return a
+	}
+	// A 2xx event stream: hold back its first event and look at it. The
+	// cancel stays bound: a client that leaves now closes the connection.
 	prefix, event, err := probe(body)
 	if err != nil {
 		// Nothing reached the client yet, so a broken start is retried like a
 		// connection failure (or ends the request as a timeout).
 		body.release(resp)
 		fasthttp.ReleaseResponse(resp)
-		if in.Cancel.Cancelled() {
-			return ReasonClientGone, nil, nil, nil
-		}
-		return transportReason(err), nil, nil, nil
+		return failure(err, in.Cancel)
+	}
+	if !in.Cancel.unbind() {
+		body.release(resp)
+		fasthttp.ReleaseResponse(resp)
+		return tried{reason: ReasonClientGone}
 	}
 	if event != nil {
-		if reason = rl.opts.Classifier.FirstEvent(event); reason != ReasonOK {
+		if reason := rl.opts.Classifier.FirstEvent(event); reason != ReasonOK {
 			// Keep the error event as the body, so it can be relayed if the retries run out.
 			body.release(resp) // not read to its end: closed, never pooled
 			resp.SetBodyRaw(prefix)
 			rl.coolOnRetryAfter(t, resp, reason)
-			return reason, resp, nil, nil
+			return tried{reason: reason, resp: resp}
 		}
 	}
 	// Committed from here on: the stream may outlive the first-byte deadline;
-	// the relay's idle timer ends a stalled one.
-	_ = pc.nc.SetReadDeadline(time.Time{})
-	return ReasonOK, resp, prefix, body
+	// the relay's watch (StreamBody.Watch) ends a stalled one.
+	_ = body.l.c.SetReadDeadline(time.Time{})
+	return tried{reason: ReasonOK, resp: resp, prefix: prefix, body: body, sse: true}
 }
+
+// failure classifies an attempt that ended without an answer.
+func failure(err error, cancel *Canceler) tried {
+	if errors.Is(err, errCancelled) || cancel.Cancelled() {
+		return tried{reason: ReasonClientGone}
+	}
+	var ce *CauseError
+	if !errors.As(err, &ce) {
+		ce = &CauseError{Cause: CauseReset, Err: err, Written: true}
+	}
+	a := tried{reason: ReasonConnectError, cause: ce.Cause, sent: ce.Written}
+	if ce.Cause == CauseTimeout && ce.Written {
+		// The upstream has the request and did not answer in time: not retried.
+		a.reason = ReasonTimeout
+	}
+	return a
+}
+
+// readUpTo reads body until its end or until more than limit bytes came.
+// complete reports the end was reached; then prefix is the whole body.
+// Otherwise prefix holds limit+1 bytes read so far.
+func readUpTo(body *StreamBody, limit int) (prefix []byte, complete bool, err error) {
+	size := 4 << 10
+	if cl := body.ContentLength(); cl >= 0 {
+		size = min(cl, limit) + 1
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			if len(buf) > limit {
+				return buf, false, nil
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, rerr := body.Read(buf[len(buf):min(cap(buf), limit+1)])
+		buf = buf[:len(buf)+n]
+		if rerr == io.EOF {
+			return buf, true, nil
+		}
+		if rerr != nil {
+			return nil, false, rerr
+		}
+		if len(buf) > limit {
+			return buf, false, nil
+		}
+	}
+}
+
+// errorBodyLimit bounds how much of an error answer is read; a longer one
+// is cut there (its connection closed).
+const errorBodyLimit = 1 << 20
 
 // redactedKey replaces an upstream key echoed in an error answer.
 var redactedKey = []byte("[redacted]")
@@ -332,42 +449,4 @@ func (rl *Relay) coolOnRetryAfter(t *Target, resp *fasthttp.Response, reason Rea
 	if ok && d > 0 {
 		t.coolFor(time.Now(), d)
 	}
-}
-
-// transportReason classifies an error that left no answer.
-func transportReason(err error) Reason {
-	var ce *ConnectError
-	switch {
-	case errors.Is(err, errCancelled):
-		return ReasonClientGone
-	case errors.As(err, &ce):
-		return ReasonConnectError
-	case isTimeout(err):
-		return ReasonTimeout
-	default:
-		// Reset, closed before the first response byte, malformed answer: the
-		// upstream did not answer, so nothing reached the client.
-		return ReasonConnectError
-	}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
-// bufferBody reads a streamed body to its end so the response holds it as a
-// plain body, and settles the connection. A body over limit is an error: it
-// is never cut silently.
-func bufferBody(resp *fasthttp.Response, body *StreamBody, limit int) error {
-	b, err := io.ReadAll(io.LimitReader(body, int64(limit)+1))
-	if err == nil && len(b) > limit {
-		err = fasthttp.ErrBodyTooLarge
-	}
-	body.release(resp)
-	if err != nil {
-		return err
-	}
-	resp.SetBodyRaw(b)
-	return nil
 }

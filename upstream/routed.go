@@ -116,7 +116,7 @@ func closeLater(ts []*Target, kept map[*Target]bool, grace time.Duration) {
 	}
 	time.AfterFunc(grace, func() {
 		for _, t := range drop {
-			t.conns.closeIdle(true)
+			t.conns.close()
 		}
 	})
 }
@@ -194,7 +194,8 @@ func (rl *Relay) runModel(rs *routedTargets, plan *routing.Plan, step *routing.S
 		}
 		t := rs.targets[rt.Index]
 		start := time.Now()
-		reason, resp, prefix, body := rl.attempt(t, in)
+		a := rl.attempt(t, in)
+		resp, reason := a.resp, a.reason
 		status := 0
 		if resp != nil {
 			status = resp.StatusCode()
@@ -202,7 +203,7 @@ func (rl *Relay) runModel(rs *routedTargets, plan *routing.Plan, step *routing.S
 				redactKey(resp, t.key)
 			}
 		}
-		if resp != nil && reason != ReasonOK && body == nil {
+		if resp != nil && reason != ReasonOK && a.body == nil {
 			if u, bad := routing.KeyUnusable(status, resp.Body()); bad {
 				r.Disable(rt, u.Reason, u.Quota, start)
 				res.Attempts = append(res.Attempts, Attempt{Target: t, Model: step.Model, Status: status, Reason: ReasonKeyUnusable, Duration: time.Since(start)})
@@ -212,7 +213,7 @@ func (rl *Relay) runModel(rs *routedTargets, plan *routing.Plan, step *routing.S
 			}
 		}
 		attempts++
-		res.Attempts = append(res.Attempts, Attempt{Target: t, Model: step.Model, Status: status, Reason: reason, Duration: time.Since(start)})
+		res.Attempts = append(res.Attempts, Attempt{Target: t, Model: step.Model, Status: status, Reason: reason, Cause: a.cause, Duration: time.Since(start)})
 		lastReason = reason
 		switch reason {
 		case ReasonOK:
@@ -221,13 +222,24 @@ func (rl *Relay) runModel(rs *routedTargets, plan *routing.Plan, step *routing.S
 			rateLimits++
 			res.RateLimits++
 		}
-		if reason == ReasonRateLimit || reason == ReasonServerError {
+		if resp != nil && (reason == ReasonRateLimit || reason == ReasonServerError) {
 			if d, ok := ParseRetryAfter(string(resp.Header.Peek("Retry-After-Ms")), string(resp.Header.Peek("Retry-After")), start); ok && d > 0 {
 				r.CoolDown(rt, step.Model, d, start)
 			}
 		}
 		if reason != ReasonOK && reason != ReasonClientGone {
-			t.noteError(start, string(reason)+statusSuffix(status))
+			what := string(reason) + statusSuffix(status)
+			if a.cause != "" {
+				what += " (" + string(a.cause) + ")"
+			}
+			t.noteError(start, what)
+		}
+		if reason == ReasonConnectError && a.sent && !resendable(in) {
+			// The upstream may have acted on this request: never sent twice,
+			// not even as another model.
+			res.releaseLast()
+			res.Outcome = Unreachable
+			return 0, true
 		}
 		if !reason.Retryable() {
 			switch {
@@ -240,12 +252,12 @@ func (rl *Relay) runModel(rs *routedTargets, plan *routing.Plan, step *routing.S
 			case reason == ReasonClientGone:
 				res.releaseLast()
 				res.Outcome = ClientGone
-			case resp != nil && plan.FallsBackOn(routing.KindContextLength) && routing.ContextLength(status, resp.Body()):
+			case resp != nil && a.body == nil && plan.FallsBackOn(routing.KindContextLength) && routing.ContextLength(status, resp.Body()):
 				res.setLast(resp, t)
 				return routing.KindContextLength, false
 			default:
 				res.releaseLast()
-				res.Outcome, res.Target, res.Resp, res.Prefix, res.Body = Answered, t, resp, prefix, body
+				res.Outcome, res.Target, res.Resp, res.Prefix, res.Body, res.SSE = Answered, t, resp, a.prefix, a.body, a.sse
 			}
 			return 0, true
 		}

@@ -180,6 +180,10 @@ func (s *Scanner) Feed(chunk []byte) {
 	}
 }
 
+// AtEventBoundary reports whether everything fed so far ends with a
+// complete event: the place where another event (a keep-alive) may go.
+func (s *Scanner) AtEventBoundary() bool { return len(s.buf) == 0 && !s.skipping }
+
 func (s *Scanner) keep(partial []byte) {
 	if len(partial) > maxScanEvent {
 		s.buf = append(s.buf[:0], partial[len(partial)-3:]...)

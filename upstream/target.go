@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Target is one upstream (base URL, key) pair. It prints as its name; its key
@@ -24,14 +26,17 @@ type Target struct {
 	host     string
 	key      string
 	conns    *connections
-	maxBody  int
+	// bufferLimit: see ClientOptions.BufferLimit.
+	bufferLimit int
 	// headers are extra headers sent with every request (routing file only).
 	headers [][2]string
 	// style, when forced, overrides the client's key style (auth: in the routing file).
 	style      KeyStyle
 	forceStyle bool
 
-	coolUntil atomic.Int64 // unix nanos; 0 or past: not cooling
+	coolUntil atomic.Int64  // unix nanos; 0 or past: not cooling
+	maxCool   time.Duration // longest honoured cooldown; 0: no cap
+	capped    atomic.Pointer[CooldownCap]
 
 	mu        sync.Mutex
 	lastError string
@@ -53,9 +58,22 @@ func (t *Target) CoolingUntil(now time.Time) (time.Time, bool) {
 	return time.Unix(0, u), true
 }
 
-// coolFor puts the target in cooldown for d from now; a longer running
+// CooldownCap records a Retry-After longer than MAX_COOLDOWN: what the
+// upstream asked for, what was honoured, and when.
+type CooldownCap struct {
+	At     time.Time
+	Asked  time.Duration
+	Capped time.Duration
+}
+
+// coolFor puts the target in cooldown for d from now, at most maxCool (a
+// Retry-After of a day must not take a key out for a day); a longer running
 // cooldown is kept.
 func (t *Target) coolFor(now time.Time, d time.Duration) {
+	if t.maxCool > 0 && d > t.maxCool {
+		t.capped.Store(&CooldownCap{At: now, Asked: d, Capped: t.maxCool})
+		d = t.maxCool
+	}
 	until := now.Add(d).UnixNano()
 	for {
 		cur := t.coolUntil.Load()
@@ -92,43 +110,55 @@ type Spec struct {
 
 // ClientOptions configures each target's connection pool.
 type ClientOptions struct {
-	// ConnectTimeout bounds TCP (and TLS) connection set-up; also how long a
-	// request waits for a free pooled connection.
+	// ConnectTimeout bounds TCP (and TLS, and a proxy's CONNECT) connection
+	// set-up; also how long a request waits for a free pooled connection.
 	ConnectTimeout time.Duration
 	// MaxConns is the pool size per target (fasthttp's default of 512, with an
 	// instant ErrNoFreeConns, would be a hidden ceiling on open streams).
+	// 0 means 16384.
 	MaxConns int
-	// MaxResponseBodySize bounds a buffered (non-stream) answer; 0 means 256 MiB.
-	MaxResponseBodySize int
+	// BufferLimit: a non-stream answer up to this size is read whole (its
+	// usage is recorded); a larger one, or one of unknown length that grows
+	// past it, is relayed as a stream. 0 means 1 MiB.
+	BufferLimit int
+	// Proxy chooses the outbound proxy for each target; nil means direct.
+	// See ProxyFromEnvironment.
+	Proxy *ProxyConfig
+	// TLSConfig, when set, is the base TLS configuration (e.g. a private CA);
+	// nil: the system roots.
+	TLSConfig *tls.Config
+	// MaxCooldown caps the cooldown a Retry-After can impose; 0: no cap.
+	MaxCooldown time.Duration
 }
+
+// tcpDialer is shared by every target: its DNS cache too.
+var tcpDialer = &fasthttp.TCPDialer{DNSCacheDuration: time.Minute}
 
 func newTarget(s Spec, o ClientOptions) *Target {
 	host := s.URL.Host
 	isTLS := s.URL.Scheme == "https"
-	addr := host
-	if s.URL.Port() == "" {
-		if isTLS {
-			addr += ":443"
-		} else {
-			addr += ":80"
-		}
-	}
+	addr := fasthttp.AddMissingPort(host, isTLS)
 	var tlsConfig *tls.Config
 	if isTLS {
 		tlsConfig = &tls.Config{ServerName: s.URL.Hostname(), MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(64)}
+		if o.TLSConfig != nil {
+			tlsConfig = o.TLSConfig.Clone()
+			tlsConfig.ServerName = s.URL.Hostname()
+		}
 	}
-	maxBody := o.MaxResponseBodySize
-	if maxBody == 0 {
-		maxBody = 256 << 20
+	bufferLimit := o.BufferLimit
+	if bufferLimit <= 0 {
+		bufferLimit = 1 << 20
 	}
 	return &Target{
-		name:     s.Name,
-		basePath: strings.TrimRight(s.URL.Path, "/"),
-		scheme:   s.URL.Scheme,
-		host:     host,
-		key:      s.Key,
-		conns:    newConnections(addr, tlsConfig, o),
-		maxBody:  maxBody,
+		name:        s.Name,
+		basePath:    strings.TrimRight(s.URL.Path, "/"),
+		scheme:      s.URL.Scheme,
+		host:        host,
+		key:         s.Key,
+		conns:       newConnections(addr, tlsConfig, o.Proxy.dialer(s.URL, o.ConnectTimeout), o),
+		bufferLimit: bufferLimit,
+		maxCool:     o.MaxCooldown,
 
 		headers:    s.Headers,
 		style:      s.Style,
@@ -144,17 +174,14 @@ func (t *Target) ConnsOpened() int64 { return t.conns.opened.Load() }
 type Targets struct {
 	targets []*Target
 	next    atomic.Uint64
-	done    chan struct{}
-	stop    sync.Once
 }
 
 // NewTargets builds one target, with its connection pool, per spec. Call Close when done.
 func NewTargets(specs []Spec, o ClientOptions) *Targets {
-	p := &Targets{done: make(chan struct{})}
+	p := &Targets{}
 	for _, s := range specs {
 		p.targets = append(p.targets, newTarget(s, o))
 	}
-	go p.reap()
 	return p
 }
 
@@ -167,6 +194,8 @@ type TargetState struct {
 	CoolingUntil time.Time // zero when not cooling
 	LastError    string
 	LastErrorAt  time.Time
+	// CooldownCapped is the latest Retry-After cut to MaxCooldown; nil if none.
+	CooldownCapped *CooldownCap
 }
 
 // States returns every target's state at now.
@@ -175,7 +204,7 @@ func (p *Targets) States(now time.Time) []TargetState {
 	for i, t := range p.targets {
 		until, _ := t.CoolingUntil(now)
 		msg, at := t.LastError()
-		out[i] = TargetState{Name: t.name, CoolingUntil: until, LastError: msg, LastErrorAt: at}
+		out[i] = TargetState{Name: t.name, CoolingUntil: until, LastError: msg, LastErrorAt: at, CooldownCapped: t.capped.Load()}
 	}
 	return out
 }
@@ -183,25 +212,8 @@ func (p *Targets) States(now time.Time) []TargetState {
 // Close closes idle upstream connections and stops pooling; connections in
 // use close when their exchange ends.
 func (p *Targets) Close() {
-	p.stop.Do(func() { close(p.done) })
 	for _, t := range p.targets {
-		t.conns.closeIdle(true)
-	}
-}
-
-// reap closes connections idle for too long, until Close.
-func (p *Targets) reap() {
-	tick := time.NewTicker(5 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.done:
-			return
-		case now := <-tick.C:
-			for _, t := range p.targets {
-				t.conns.pruneIdle(now)
-			}
-		}
+		t.conns.close()
 	}
 }
 

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -14,169 +13,279 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Why a pool of our own: fasthttp's HostClient never tells which connection
-// a request is using. A relay needs exactly that, twice: to cut a stalled
-// stream or cancel a request whose client left (close that connection), and
-// to drop the headers' read deadline once a stream is committed. So each
-// target keeps its own small keep-alive pool, and requests and responses are
-// still written and parsed by fasthttp (Request.Write, Response.Read).
+// The connection layer. Each target has one fasthttp.HostClient, used only
+// for its connection API (AcquireConn, ReleaseConn, CloseConn): the pool with
+// its limit, waiters (MaxConnWaitTimeout; a returned connection goes to a
+// waiter first), DNS caching (the dialer) and idle reaping all come from
+// there. What fasthttp cannot do lives here:
+//   - the exchange on a connection we hold, so another goroutine can cancel
+//     it by closing that connection (a client that left, see Canceler);
+//   - the streamed body, which keeps its connection until the stream ends;
+//   - the check that a pooled connection has nothing to read before it is
+//     used again (unread bytes or bytes that arrived while idle would hand
+//     one client the answer meant for another), see conn.go;
+//   - a stream's idle timeout and keep-alive hook (conn.go).
+// Requests and responses are still written and parsed by fasthttp
+// (Request.Write, Response.Read).
 
 // ErrNoFreeConns is returned when a target's pool is full and no connection
 // came free within the connect timeout.
 var ErrNoFreeConns = errors.New("no free upstream connection")
 
-// errStaleConn marks a reused connection the upstream had already closed:
-// nothing was answered, so the request is sent again on a fresh one.
-var errStaleConn = errors.New("stale pooled connection")
+// errCancelled ends an attempt whose client went away.
+var errCancelled = errors.New("request cancelled: the client went away")
 
-// connections is one target's connections.
+// maxSilentResends bounds how often one attempt moves to another pooled
+// connection that failed before a byte of the request reached it.
+const maxSilentResends = 2
+
+// connections is one target's connection pool.
 type connections struct {
-	addr        string
-	tlsConfig   *tls.Config // nil: plain HTTP
-	dialTimeout time.Duration
-	maxIdleTime time.Duration
-	slots       chan struct{} // one token per open connection, capacity MaxConns
-
-	mu     sync.Mutex
-	idle   []*conn // most recently used last
-	closed bool
-
-	opened atomic.Int64
+	hc     *fasthttp.HostClient
+	dialer func(addr string) (net.Conn, error) // TCP, or a tunnel through the outbound proxy
+	tls    *tls.Config                         // nil: plain HTTP
+	// connectTimeout bounds the TCP connect (dialer) and the TLS handshake.
+	connectTimeout time.Duration
+	opened         atomic.Int64
+	closed         atomic.Bool
 }
 
-// conn is one upstream connection with its buffers.
-type conn struct {
-	nc       net.Conn
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	p        *connections
-	lastUsed time.Time
-	released atomic.Bool
-}
-
-func newConnections(addr string, tlsConfig *tls.Config, o ClientOptions) *connections {
+func newConnections(addr string, tlsConfig *tls.Config, dialer func(string) (net.Conn, error), o ClientOptions) *connections {
 	maxConns := o.MaxConns
 	if maxConns <= 0 {
 		maxConns = 16384
 	}
-	return &connections{
-		addr:        addr,
-		tlsConfig:   tlsConfig,
-		dialTimeout: o.ConnectTimeout,
-		maxIdleTime: 20 * time.Second, // below common upstream keep-alive limits, so a pooled conn is rarely stale
-		slots:       make(chan struct{}, maxConns),
+	cs := &connections{dialer: dialer, tls: tlsConfig, connectTimeout: o.ConnectTimeout}
+	cs.hc = &fasthttp.HostClient{
+		Addr: addr,
+		// TLS is done by dial (to classify its failures and to keep our
+		// wrapper beneath it), so the HostClient itself sees a plain conn.
+		Dial:     cs.dial,
+		MaxConns: maxConns,
+		// A request waits this long for a free connection (0 would fail at once).
+		MaxConnWaitTimeout:  max(o.ConnectTimeout, time.Millisecond),
+		MaxIdleConnDuration: 20 * time.Second, // below common upstream keep-alive limits, so a pooled conn is rarely stale
+		ConnPoolStrategy:    fasthttp.LIFO,
+		ReadBufferSize:      16 << 10,
+		WriteBufferSize:     4 << 10,
 	}
+	return cs
 }
 
-// get returns an idle connection (reused true) or dials a new one. It waits
-// up to the connect timeout for a free slot when the pool is full.
-func (p *connections) get() (pc *conn, reused bool, err error) {
-	now := time.Now()
-	p.mu.Lock()
-	for len(p.idle) > 0 {
-		pc = p.idle[len(p.idle)-1]
-		p.idle = p.idle[:len(p.idle)-1]
-		if now.Sub(pc.lastUsed) < p.maxIdleTime {
-			p.mu.Unlock()
-			pc.released.Store(false)
-			return pc, true, nil
-		}
-		p.closeLocked(pc)
-	}
-	p.mu.Unlock()
-
-	select {
-	case p.slots <- struct{}{}:
-	default:
-		t := time.NewTimer(p.dialTimeout)
-		select {
-		case p.slots <- struct{}{}:
-			t.Stop()
-		case <-t.C:
-			return nil, false, &ConnectError{Err: ErrNoFreeConns}
-		}
-	}
-	nc, err := p.dial()
+// dial opens one connection: TCP (or a proxy tunnel), our wrapper, then TLS.
+// Errors carry their cause (see Cause).
+func (cs *connections) dial(addr string) (net.Conn, error) {
+	raw, err := cs.dialer(addr)
 	if err != nil {
-		<-p.slots
-		return nil, false, &ConnectError{Err: err}
+		return nil, dialError(err)
 	}
-	p.opened.Add(1)
-	return &conn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 4<<10), p: p}, false, nil
-}
-
-func (p *connections) dial() (net.Conn, error) {
-	d := net.Dialer{Timeout: p.dialTimeout, KeepAlive: 30 * time.Second}
-	if p.tlsConfig == nil {
-		return d.Dial("tcp", p.addr)
+	c := newConn(raw)
+	cs.opened.Add(1)
+	if cs.tls == nil {
+		return c, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.dialTimeout)
-	defer cancel()
-	td := tls.Dialer{NetDialer: &d, Config: p.tlsConfig}
-	return td.DialContext(ctx, "tcp", p.addr)
-}
-
-// put returns a connection whose exchange completed cleanly to the pool.
-func (p *connections) put(pc *conn) {
-	if !pc.released.CompareAndSwap(false, true) {
-		return
-	}
-	_ = pc.nc.SetDeadline(time.Time{})
-	pc.lastUsed = time.Now()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		pc.nc.Close()
-		<-p.slots
-		return
-	}
-	p.idle = append(p.idle, pc)
-	p.mu.Unlock()
-}
-
-// discard closes a connection that must not be reused and frees its slot.
-// Only the goroutine that owns the exchange calls it; other goroutines
-// interrupt with pc.nc.Close().
-func (p *connections) discard(pc *conn) {
-	if !pc.released.CompareAndSwap(false, true) {
-		return
-	}
-	pc.nc.Close()
-	<-p.slots
-}
-
-func (p *connections) closeLocked(pc *conn) {
-	pc.nc.Close()
-	<-p.slots
-}
-
-// closeIdle closes idle connections; with final, the pool also stops pooling.
-func (p *connections) closeIdle(final bool) {
-	p.mu.Lock()
-	for _, pc := range p.idle {
-		p.closeLocked(pc)
-	}
-	p.idle = nil
-	if final {
-		p.closed = true
-	}
-	p.mu.Unlock()
-}
-
-// pruneIdle closes connections idle for longer than maxIdleTime.
-func (p *connections) pruneIdle(now time.Time) {
-	p.mu.Lock()
-	keep := p.idle[:0]
-	for _, pc := range p.idle {
-		if now.Sub(pc.lastUsed) < p.maxIdleTime {
-			keep = append(keep, pc)
-		} else {
-			p.closeLocked(pc)
+	tc := tls.Client(c, cs.tls)
+	_ = c.SetDeadline(time.Now().Add(cs.connectTimeout))
+	if err := tc.Handshake(); err != nil {
+		raw.Close()
+		if isTimeout(err) {
+			return nil, &CauseError{Cause: CauseTimeout, Err: err}
 		}
+		return nil, &CauseError{Cause: CauseTLS, Err: err}
 	}
-	clear(p.idle[len(keep):])
-	p.idle = keep
-	p.mu.Unlock()
+	_ = c.SetDeadline(time.Time{})
+	return tc, nil
+}
+
+// close stops pooling and closes the idle connections; connections in use
+// close when their exchange ends.
+func (cs *connections) close() {
+	cs.closed.Store(true)
+	cs.hc.CloseIdleConnections()
+}
+
+// idleCount is the number of pooled idle connections (for tests).
+func (cs *connections) idleCount() int { return cs.hc.IdleConnsCount() }
+
+// openCount is the number of open connections, idle or in use (for tests).
+func (cs *connections) openCount() int { return cs.hc.ConnsCount() }
+
+// connOf finds our wrapper beneath the connection fasthttp holds.
+func connOf(nc net.Conn) *conn {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	return nc.(*conn)
+}
+
+// lease is one checked-out connection.
+type lease struct {
+	cs *connections
+	// cc is fasthttp's *clientConn from AcquireConn. Its type is unexported,
+	// so it is held as any and given back through giveBack.
+	cc any
+	nc net.Conn // the connection requests are written to (a *tls.Conn or c)
+	c  *conn    // our wrapper beneath nc
+	br *bufio.Reader
+}
+
+// giveBack calls f (HostClient.ReleaseConn or CloseConn) with cc converted
+// back to the type fasthttp gave it, which only type inference can name.
+func giveBack[C any](hc *fasthttp.HostClient, cc any, f func(*fasthttp.HostClient, C)) {
+	f(hc, cc.(C))
+}
+
+// acquire checks out a connection: an idle one that has nothing to read, or
+// a new one. It waits up to the connect timeout for a free one.
+func (cs *connections) acquire(l *lease) error {
+	for range 64 { // bounded: each pass closes one unusable idle connection
+		cc, err := cs.hc.AcquireConn(0, false)
+		if err != nil {
+			if errors.Is(err, fasthttp.ErrNoFreeConns) || errors.Is(err, fasthttp.ErrTimeout) {
+				return &CauseError{Cause: CauseNoFreeConn, Err: ErrNoFreeConns}
+			}
+			var ce *CauseError
+			if !errors.As(err, &ce) {
+				err = dialError(err)
+			}
+			return err
+		}
+		nc := cc.Conn()
+		c := connOf(nc)
+		if c.uses > 0 && c.readable() {
+			// Bytes or EOF while idle: an unsolicited answer, or the upstream
+			// closed it. Never reused (net/http and nginx do the same).
+			giveBack(cs.hc, cc, (*fasthttp.HostClient).CloseConn)
+			continue
+		}
+		c.uses++
+		c.written = 0
+		*l = lease{cs: cs, cc: cc, nc: nc, c: c}
+		return nil
+	}
+	return &CauseError{Cause: CauseNoFreeConn, Err: ErrNoFreeConns}
+}
+
+// release returns the connection to the pool when reusable is true and
+// nothing is left unread on it; otherwise it closes it.
+func (l *lease) release(reusable bool) {
+	if l.cc == nil {
+		return
+	}
+	if l.br != nil {
+		if l.br.Buffered() > 0 {
+			reusable = false // bytes beyond the answer: never reused
+		}
+		l.cs.hc.ReleaseReader(l.br)
+		l.br = nil
+	}
+	l.c.stopWatch()
+	if reusable && !l.cs.closed.Load() && !l.c.interrupted.Load() {
+		_ = l.c.SetDeadline(time.Time{})
+		giveBack(l.cs.hc, l.cc, (*fasthttp.HostClient).ReleaseConn)
+	} else {
+		giveBack(l.cs.hc, l.cc, (*fasthttp.HostClient).CloseConn)
+	}
+	l.cc = nil
+}
+
+// roundTrip sends out and reads the answer's headers by deadline; the body
+// stays on the connection, read through the returned StreamBody (nil when
+// the answer has no body, e.g. to HEAD; the connection is then settled).
+// cancel stays bound to the connection until the caller unbinds it, so a
+// client that leaves while the body is probed is noticed too.
+//
+// A pooled connection that fails before a byte of the request reached it is
+// replaced silently (Go's rule); any other failure is the attempt's error,
+// a *CauseError saying whether the request was written.
+func (cs *connections) roundTrip(out *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, cancel *Canceler) (*StreamBody, error) {
+	resp.StreamBody = true
+	resp.SkipBody = out.Header.IsHead()
+	for try := 0; ; try++ {
+		var l lease
+		if err := cs.acquire(&l); err != nil {
+			return nil, err
+		}
+		if !cancel.bind(l.c) {
+			l.release(false)
+			return nil, errCancelled
+		}
+		err := l.exchange(out, resp, deadline)
+		if err == nil {
+			if !resp.IsBodyStream() {
+				// No body (HEAD, 204, 304): the exchange is complete.
+				if !cancel.unbind() {
+					l.release(false)
+					return nil, errCancelled
+				}
+				l.release(!out.ConnectionClose() && !resp.ConnectionClose())
+				return nil, nil
+			}
+			b := acquireStreamBody()
+			b.l, b.rs, b.closeReq = l, resp.BodyStream(), out.ConnectionClose()
+			b.cl = resp.Header.ContentLength()
+			return b, nil
+		}
+		reused := l.c.uses > 1
+		written := l.c.written > 0
+		l.release(false)
+		if cancel.Cancelled() {
+			return nil, errCancelled
+		}
+		var ce *CauseError
+		if reused && !written && try < maxSilentResends && errors.As(err, &ce) && ce.Cause != CauseTimeout {
+			continue
+		}
+		return nil, err
+	}
+}
+
+// exchange writes out and reads the answer's headers.
+func (l *lease) exchange(out *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error {
+	if err := l.c.SetDeadline(deadline); err != nil {
+		return &CauseError{Cause: CauseReset, Err: err}
+	}
+	bw := l.cs.hc.AcquireWriter(l.nc)
+	err := out.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	l.cs.hc.ReleaseWriter(bw)
+	if err != nil {
+		return l.ioError(err, false)
+	}
+	l.br = l.cs.hc.AcquireReader(l.nc)
+	if _, err := l.br.Peek(1); err != nil {
+		return l.ioError(err, false)
+	}
+	if err := checkStatusLine(l.br); err != nil {
+		return &CauseError{Cause: CauseBadAnswer, Err: err, Written: true}
+	}
+	if err := resp.Read(l.br); err != nil {
+		return l.ioError(err, true)
+	}
+	return nil
+}
+
+// ioError classifies an exchange or body error at its source.
+func (l *lease) ioError(err error, answered bool) error {
+	if ce, ok := err.(*CauseError); ok {
+		return ce // from the watch (conn.Read)
+	}
+	ce := &CauseError{Err: err, Written: l.c.written > 0}
+	switch {
+	case isTimeout(err):
+		ce.Cause = CauseTimeout
+	case answered:
+		ce.Cause = CauseBadAnswer
+	case isConnReset(err):
+		ce.Cause = CauseReset
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed):
+		ce.Cause = CauseClosedBeforeAnswer
+	default:
+		ce.Cause = CauseReset
+	}
+	return ce
 }
 
 // Canceler lets another goroutine cancel a request while it waits for an
@@ -185,150 +294,105 @@ func (p *connections) pruneIdle(now time.Time) {
 type Canceler struct {
 	mu        sync.Mutex
 	cancelled bool
-	pc        *conn
+	c         *conn
 }
 
 // Cancel stops the request. Safe to call from any goroutine, more than once.
-func (c *Canceler) Cancel() {
-	c.mu.Lock()
-	c.cancelled = true
-	if c.pc != nil {
-		c.pc.nc.Close() // the owner sees a read error and discards the conn
+func (k *Canceler) Cancel() {
+	k.mu.Lock()
+	k.cancelled = true
+	if k.c != nil {
+		k.c.interrupt() // the owner sees an error and closes the conn
 	}
-	c.mu.Unlock()
+	k.mu.Unlock()
 }
 
 // Cancelled reports whether Cancel was called.
-func (c *Canceler) Cancelled() bool {
-	if c == nil {
+func (k *Canceler) Cancelled() bool {
+	if k == nil {
 		return false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cancelled
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.cancelled
 }
 
-// bind makes pc the connection Cancel closes; false when already cancelled.
-func (c *Canceler) bind(pc *conn) bool {
-	if c == nil {
+// bind makes c the connection Cancel closes; false when already cancelled.
+func (k *Canceler) bind(c *conn) bool {
+	if k == nil {
 		return true
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.pc = pc
-	return !c.cancelled
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.c = c
+	return !k.cancelled
 }
 
-// roundTrip sends out on a pooled connection and reads the answer's headers
-// (and, unless resp.StreamBody, its body) by deadline. On success with a
-// streamed body the connection stays with the caller (see StreamBody);
-// otherwise it is back in the pool or closed. A reused connection the
-// upstream had closed is replaced once by a fresh one.
-func (p *connections) roundTrip(out *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, maxBody int, cancel *Canceler) (*conn, error) {
-	for try := 0; ; try++ {
-		pc, reused, err := p.get()
-		if err != nil {
-			return nil, err
-		}
-		if !cancel.bind(pc) {
-			p.discard(pc)
-			return nil, errCancelled
-		}
-		err = p.exchange(pc, out, resp, deadline, maxBody)
-		cancel.bind(nil)
-		if err == nil {
-			if !resp.StreamBody || !resp.IsBodyStream() {
-				p.finishBuffered(pc, out, resp)
-				return nil, nil
-			}
-			return pc, nil
-		}
-		p.discard(pc)
-		if cancel.Cancelled() {
-			return nil, errCancelled
-		}
-		if errors.Is(err, errStaleConn) && reused && try == 0 {
-			continue
-		}
-		return nil, err
+// unbind lets go of the bound connection; false when Cancel ran meanwhile
+// (the connection was interrupted and must not be pooled or relayed).
+func (k *Canceler) unbind() bool {
+	if k == nil {
+		return true
 	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.c = nil
+	return !k.cancelled
 }
 
-var errCancelled = errors.New("request cancelled: the client went away")
-
-func (p *connections) exchange(pc *conn, out *fasthttp.Request, resp *fasthttp.Response, deadline time.Time, maxBody int) error {
-	if err := pc.nc.SetDeadline(deadline); err != nil {
-		return err
-	}
-	if err := out.Write(pc.bw); err != nil {
-		return staleOr(err)
-	}
-	if err := pc.bw.Flush(); err != nil {
-		return staleOr(err)
-	}
-	// Nothing read yet: an immediate EOF means the upstream had closed this idle connection.
-	if _, err := pc.br.Peek(1); err != nil {
-		return staleOr(err)
-	}
-	return resp.ReadLimitBody(pc.br, maxBody)
-}
-
-// staleOr marks errors that show a connection was dead before any answer.
-func staleOr(err error) error {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return err
-	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isConnReset(err) {
-		return errors.Join(errStaleConn, err)
-	}
-	return err
-}
-
-// finishBuffered pools the connection after a complete buffered exchange.
-func (p *connections) finishBuffered(pc *conn, out *fasthttp.Request, resp *fasthttp.Response) {
-	if out.ConnectionClose() || resp.ConnectionClose() {
-		p.discard(pc)
-		return
-	}
-	p.put(pc)
-}
-
-// StreamBody is a committed stream's body. Read belongs to the relaying
-// goroutine (Result.Release settles the connection); Abort may be called from
-// any goroutine.
+// StreamBody is an answer's body, read as it arrives. Read and Release
+// belong to one goroutine at a time; Abort may be called from any goroutine.
 type StreamBody struct {
-	rs      io.Reader
-	pc      *conn
-	out     bool // the request asked for Connection: close
-	eof     bool
-	aborted atomic.Bool
+	l        lease
+	rs       io.Reader
+	cl       int  // the answer's Content-Length; -1 chunked, -2 until close
+	closeReq bool // the request asked for Connection: close
+	eof      bool
+	n        int64 // bytes read
 }
 
-// Read reads the next bytes of the stream as they arrive.
+var streamBodies = sync.Pool{New: func() any { return new(StreamBody) }}
+
+func acquireStreamBody() *StreamBody { return streamBodies.Get().(*StreamBody) }
+
+// Read reads the next bytes of the body as they arrive.
 func (b *StreamBody) Read(p []byte) (int, error) {
 	n, err := b.rs.Read(p)
+	b.n += int64(n)
 	if err == io.EOF {
 		b.eof = true
+	} else if err != nil {
+		err = b.l.ioError(err, false) // classified here, at the source
 	}
 	return n, err
 }
 
+// ContentLength is the answer's declared length, or -1 when unknown.
+func (b *StreamBody) ContentLength() int {
+	if b.cl < 0 {
+		return -1
+	}
+	return b.cl
+}
+
 // Abort interrupts a Read in progress and ends the stream: the connection
 // is closed, which the upstream sees at once.
-func (b *StreamBody) Abort() {
-	b.aborted.Store(true)
-	b.pc.nc.Close()
+func (b *StreamBody) Abort() { b.l.c.interrupt() }
+
+// Watch makes every Read of this stream wait at most idle for data (then it
+// fails with a *CauseError of CauseTimeout), and call onSilence from inside
+// that Read after each period of silence; an error from onSilence ends the
+// Read with it. onSilence runs on the reading goroutine.
+func (b *StreamBody) Watch(idle, period time.Duration, onSilence func() error) {
+	b.l.c.startWatch(idle, period, onSilence)
 }
 
 // release ends resp's body stream, then returns the connection to the pool
-// when the body was read to its end and closes it otherwise. resp itself is
-// released by the caller, after this.
+// when the body was read to its end and closes it otherwise; then it returns
+// b to its pool. resp itself is released by the caller, after this.
 func (b *StreamBody) release(resp *fasthttp.Response) {
 	_ = resp.CloseBodyStream()
-	if b.eof && !b.aborted.Load() && !b.out && !resp.ConnectionClose() {
-		b.pc.p.put(b.pc)
-		return
-	}
-	b.pc.p.discard(b.pc)
+	b.l.release(b.eof && !b.closeReq && !resp.ConnectionClose() && b.cl != -2)
+	*b = StreamBody{}
+	streamBodies.Put(b)
 }

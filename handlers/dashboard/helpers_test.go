@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -11,12 +10,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/llm-proxy/llm-proxy/internal/testkit"
 	"github.com/llm-proxy/llm-proxy/stats"
 )
 
@@ -25,29 +24,11 @@ const (
 	testKey2 = "second-key-abcdef"
 )
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testApp struct {
 	app  *fiber.App
 	d    *Dashboard
 	rec  *stats.Recorder
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 	base string // http://127.0.0.1:port once listening
 }
 
@@ -57,7 +38,7 @@ type appOption func(*Config, *stats.Options)
 // app package wires them (see the package doc).
 func newTestApp(t *testing.T, opts ...appOption) *testApp {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	so := stats.Options{BatchInterval: 20 * time.Millisecond, Logger: logger, Targets: testTargets}
 	cfg := Config{Keys: []string{testKey, testKey2}, Logger: logger}

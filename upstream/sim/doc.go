@@ -7,7 +7,15 @@
 // streaming and not) unless a scripted [Step] is queued with [Server.Push].
 // Steps can return any status, headers, body or SSE events, and inject
 // transport faults ([FaultReset], [FaultClose], [FaultHang],
-// [FaultCutStream], [FaultStall]).
+// [FaultCutStream], [FaultStall], [FaultDoubleAnswer], [FaultIdleBytes],
+// [FaultResetMidHeaders], [FaultShortBody], [FaultPauseMidEvent]).
+//
+// For soak tests, a request may carry an id in [IDHeader]: the server
+// echoes it in the answer and in every default stream event, and counts
+// the requests per id ([Server.CountID]). [Options.Chaos] injects the faults
+// at random (seeded) into default answers; [Server.SetKeyState] (revoked,
+// quota exhausted, recovered) and [Options.Hook] give per-key and per-model
+// behaviour; [Server.OpenConns] shows connections left open.
 //
 // Every handler ends when the client goes away, and reports that on
 // [Server.Gone]; [Server.Close] closes every connection, hijacked and hung

@@ -61,6 +61,16 @@ type Options struct {
 	// any step is consumed). Empty (default): any key or none is accepted.
 	Keys []string
 
+	// Chaos, when set, injects faults at random into default-simulated
+	// answers; see [Chaos]. Nil (default): none.
+	Chaos *Chaos
+
+	// Hook, when set, is asked first about every request that passed the
+	// key check (before scripted steps and key states): a non-nil Step it
+	// returns is the answer. Use it for per-key or per-model behaviour. It
+	// must be safe for concurrent use.
+	Hook func(Received) *Step
+
 	// Record keeps every received request (method, path with query,
 	// headers, body) for [Server.Requests]. False (default) keeps nothing,
 	// so a long benchmark or demo does not grow; [Server.Count] and
@@ -86,6 +96,15 @@ type Received struct {
 	// Conn is the number (1-based, in accept order) of the TCP connection
 	// the request came on; equal numbers mean keep-alive reuse.
 	Conn int
+	// ID is the request's [IDHeader] value; empty when none.
+	ID string
+	// Model is the body's "model" field; empty when none.
+	Model string
+	// AfterUnsolicited is, for the first request on a connection where
+	// the server had written unsolicited bytes ([FaultIdleBytes]), how long
+	// after those bytes the request arrived; zero otherwise. A client that
+	// reuses such a connection reads those bytes as its answer.
+	AfterUnsolicited time.Duration
 }
 
 // clone returns a deep copy of r.
@@ -114,18 +133,68 @@ type Server struct {
 	steps    []Step
 	reqs     []Received
 	hijacked map[net.Conn]struct{}
+	handlers sync.WaitGroup // running handlers; Add only under mu while !closed
+	serving  sync.WaitGroup // connections served again (see serveAgain); Add only under mu while !closed
+	ids      map[string]int // requests per IDHeader value
+	keys     map[string]KeyState
 	// keyAnswers: every request presenting the key gets this answer (SetKeyAnswer).
 	keyAnswers map[string]Step
-	handlers   sync.WaitGroup // running handlers; Add only under mu while !closed
 
-	count   atomic.Int64
-	active  atomic.Int64 // handlers running now
-	connSeq atomic.Int64 // numbers handed out by ConnContext
-	opened  atomic.Int64 // StateNew transitions
-	gone    chan Received
+	count     atomic.Int64
+	active    atomic.Int64 // handlers running now
+	connSeq   atomic.Int64 // numbers handed out by ConnContext
+	opened    atomic.Int64 // StateNew transitions
+	openConns atomic.Int64 // accepted and not yet closed
+	gone      chan Received
 }
 
-type connKey struct{}
+type (
+	connKey  struct{}
+	againKey struct{}
+)
+
+// countingListener counts the connections it accepted that are not closed.
+type countingListener struct {
+	net.Listener
+	open *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.open.Add(1)
+	return &countedConn{Conn: c, open: l.open}, nil
+}
+
+// countedConn decrements the open count once, on its first Close.
+type countedConn struct {
+	net.Conn
+	open *atomic.Int64
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// tcpConn returns the *net.TCPConn under c's wrappers, or nil.
+func tcpConn(c net.Conn) *net.TCPConn {
+	for {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v
+		case *countedConn:
+			c = v.Conn
+		case *servedAgain:
+			c = v.Conn
+		default:
+			return nil
+		}
+	}
+}
 
 // New starts a server listening on opts.Addr and serving in the
 // background. Call [Server.Close] when done.
@@ -142,6 +211,9 @@ func New(opts Options) (*Server, error) {
 	if opts.RateLimitShare < 0 || opts.RateLimitShare > 1 {
 		return nil, fmt.Errorf("sim: RateLimitShare %v is outside 0..1", opts.RateLimitShare)
 	}
+	if ch := opts.Chaos; ch != nil && (ch.Rate < 0 || ch.Rate > 1) {
+		return nil, fmt.Errorf("sim: Chaos.Rate %v is outside 0..1", ch.Rate)
+	}
 	opts.Keys = append([]string(nil), opts.Keys...)
 
 	ln, err := net.Listen("tcp", opts.Addr)
@@ -155,23 +227,28 @@ func New(opts Options) (*Server, error) {
 		done:      make(chan struct{}),
 		serveDone: make(chan struct{}),
 		hijacked:  make(map[net.Conn]struct{}),
+		ids:       make(map[string]int),
+		keys:      make(map[string]KeyState),
 		gone:      make(chan Received, goneBuffer),
 	}
 	s.srv = &http.Server{
 		Handler:           http.HandlerFunc(s.serveHTTP),
 		ReadHeaderTimeout: 30 * time.Second,
-		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if sa, ok := c.(*servedAgain); ok {
+				return context.WithValue(context.WithValue(ctx, connKey{}, sa.num), againKey{}, sa)
+			}
 			return context.WithValue(ctx, connKey{}, int(s.connSeq.Add(1)))
 		},
-		ConnState: func(_ net.Conn, st http.ConnState) {
-			if st == http.StateNew {
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if _, again := c.(*servedAgain); st == http.StateNew && !again {
 				s.opened.Add(1)
 			}
 		},
 	}
 	go func() {
 		defer close(s.serveDone)
-		_ = s.srv.Serve(ln) // returns http.ErrServerClosed after Close
+		_ = s.srv.Serve(countingListener{ln, &s.openConns}) // returns http.ErrServerClosed after Close
 	}()
 	return s, nil
 }
@@ -201,6 +278,7 @@ func (s *Server) Close() {
 			_ = c.Close()
 		}
 		s.handlers.Wait()
+		s.serving.Wait()
 		<-s.serveDone
 	})
 }
@@ -378,16 +456,31 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.end()
 
+	arrived := time.Now()
 	conn, _ := r.Context().Value(connKey{}).(int)
 	c := &call{s: s, w: w, rc: http.NewResponseController(w), r: r, clientGone: r.Context().Done()}
 	body, err := io.ReadAll(r.Body)
 	c.rec = Received{Method: r.Method, Path: r.RequestURI, Header: r.Header.Clone(),
-		Body: body, Key: s.presentedKey(r.Header), Conn: conn}
+		Body: body, Key: s.presentedKey(r.Header), Conn: conn, ID: r.Header.Get(IDHeader)}
+	if r.Method == http.MethodPost {
+		c.rec.Model = parseLoose(body).model
+	}
+	if sa, ok := r.Context().Value(againKey{}).(*servedAgain); ok && !sa.injected.IsZero() && sa.reported.CompareAndSwap(false, true) {
+		c.rec.AfterUnsolicited = max(arrived.Sub(sa.injected), time.Nanosecond)
+	}
 	c.seq = s.count.Add(1)
+	s.mu.Lock()
+	if c.rec.ID != "" {
+		c.nth = s.ids[c.rec.ID]
+		s.ids[c.rec.ID]++
+	}
 	if s.opts.Record {
-		s.mu.Lock()
 		s.reqs = append(s.reqs, c.rec.clone())
-		s.mu.Unlock()
+	}
+	keyState := s.keys[c.rec.Key]
+	s.mu.Unlock()
+	if c.rec.ID != "" {
+		w.Header().Set(IDHeader, c.rec.ID)
 	}
 	defer c.report()
 	if err != nil {
@@ -400,6 +493,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		c.writeError(fam, errUnauthorized)
 		return
 	}
+	if s.opts.Hook != nil {
+		if st := s.opts.Hook(c.rec.clone()); st != nil {
+			c.runStep(st)
+			return
+		}
+	}
+	if keyState != KeyOK {
+		c.writeKeyState(fam, keyState)
+		return
+	}
 	if st, ok := s.pickStep(c.rec.Key, r.URL.Path, body); ok {
 		c.runStep(&st)
 		return
@@ -409,12 +512,14 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // call is the state of one request being answered.
 type call struct {
-	s   *Server
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	r   *http.Request
-	rec Received
-	seq int64 // 1-based request number, for ids
+	s     *Server
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	r     *http.Request
+	rec   Received
+	seq   int64 // 1-based request number, for ids
+	nth   int   // how many requests with rec.ID came before this one
+	fault Fault // drawn by Chaos for a default answer
 
 	// clientGone is closed when the client left: the request context, or
 	// after a hijack the connection reader.

@@ -164,19 +164,59 @@ func (c *call) simulate(fam family) {
 		c.writeError(fam, errRateLimit)
 		return
 	}
-	answer(req, fmt.Sprint(c.seq))
-}
-
-// streamDefault sends a default stream.
-func (c *call) streamDefault(events []string) {
-	c.stream(http.StatusOK, events, 0, max(0, c.s.opts.ChunkInterval))
-}
-
-// jsonAnswer sends a default non-stream answer after Options.Latency.
-func (c *call) jsonAnswer(body string) {
-	if c.wait(c.s.opts.Latency) {
-		c.writeBody(http.StatusOK, "application/json", body)
+	id := c.rec.ID
+	if id == "" {
+		id = fmt.Sprint(c.seq)
 	}
+	if ch := c.s.opts.Chaos; ch != nil && generates(path) {
+		c.fault = ch.draw(id, c.nth)
+	}
+	answer(req, id)
+}
+
+// generates reports whether path is a generation route, where Chaos
+// applies.
+func generates(path string) bool {
+	switch path {
+	case "/v1/chat/completions", "/v1/messages", "/v1/responses":
+		return true
+	}
+	return false
+}
+
+// streamDefault sends a default stream, each event tagged with the
+// request's id, with the chaos fault if one was drawn.
+func (c *call) streamDefault(events []string) {
+	events = tagEvents(events, c.rec.ID)
+	interval := max(0, c.s.opts.ChunkInterval)
+	if c.fault != FaultNone {
+		c.chaosAnswer(Step{Events: events, Interval: interval})
+		return
+	}
+	c.stream(http.StatusOK, events, 0, interval)
+}
+
+// jsonAnswer sends a default non-stream answer after Options.Latency, with
+// the chaos fault if one was drawn.
+func (c *call) jsonAnswer(body string) {
+	if !c.wait(c.s.opts.Latency) {
+		return
+	}
+	if c.fault != FaultNone {
+		c.chaosAnswer(Step{Body: body})
+		return
+	}
+	c.writeBody(http.StatusOK, "application/json", body)
+}
+
+// chaosAnswer answers with the drawn fault: a stall or cut comes after
+// half of the events.
+func (c *call) chaosAnswer(st Step) {
+	st.Fault = c.fault
+	if st.Events != nil && (st.Fault == FaultStall || st.Fault == FaultCutStream) {
+		st.Events = st.Events[:len(st.Events)/2]
+	}
+	c.runStep(&st)
 }
 
 func (c *call) chatCompletions(req simRequest, id string) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -98,6 +99,33 @@ const (
 	// client leaves or the server closes. With no Events but a Body, it
 	// announces Content-Length and sends only the first half of Body.
 	FaultStall
+
+	// FaultDoubleAnswer sends the answer twice in one write: a second,
+	// unsolicited response follows the first on the connection, which
+	// is then served as usual. A client that pools the connection without
+	// noticing the extra bytes reads them as the answer to its next
+	// request.
+	FaultDoubleAnswer
+
+	// FaultIdleBytes sends the answer, waits until the connection has sat
+	// idle for Chaos.IdleDelay (30ms without Chaos) and then writes the
+	// answer again, unsolicited; if the client sends its next request
+	// first, nothing is injected. See [Received.AfterUnsolicited].
+	FaultIdleBytes
+
+	// FaultResetMidHeaders sends the first bytes of the status line and
+	// headers, then resets the connection (RST).
+	FaultResetMidHeaders
+
+	// FaultShortBody announces a Content-Length longer than the body it
+	// sends (Body, or the Events joined), sends the body and closes the
+	// connection (FIN).
+	FaultShortBody
+
+	// FaultPauseMidEvent answers normally, but writes the middle event
+	// (or the body) in two halves with Chaos.Pause (300ms without Chaos)
+	// of silence between them.
+	FaultPauseMidEvent
 )
 
 // String returns the constant's name, e.g. "FaultReset".
@@ -115,6 +143,16 @@ func (f Fault) String() string {
 		return "FaultCutStream"
 	case FaultStall:
 		return "FaultStall"
+	case FaultDoubleAnswer:
+		return "FaultDoubleAnswer"
+	case FaultIdleBytes:
+		return "FaultIdleBytes"
+	case FaultResetMidHeaders:
+		return "FaultResetMidHeaders"
+	case FaultShortBody:
+		return "FaultShortBody"
+	case FaultPauseMidEvent:
+		return "FaultPauseMidEvent"
 	}
 	return "Fault(" + strconv.Itoa(int(f)) + ")"
 }
@@ -136,6 +174,19 @@ func (c *call) runStep(st *Step) {
 	case FaultCutStream:
 		c.cutStream(st)
 		return
+	case FaultDoubleAnswer, FaultIdleBytes:
+		c.unsolicited(st, st.Fault == FaultIdleBytes)
+		return
+	case FaultResetMidHeaders:
+		if h, ok := c.hijack(); ok {
+			_, _ = h.rw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: applic")
+			_ = h.rw.Flush()
+			c.release(h, true)
+		}
+		return
+	case FaultShortBody:
+		c.shortBody(st)
+		return
 	}
 
 	for k, v := range st.Header {
@@ -156,6 +207,8 @@ func (c *call) runStep(st *Step) {
 		if c.stream(st.status(), st.Events, st.FirstDelay, st.Interval) {
 			c.waitForever()
 		}
+	case st.Fault == FaultPauseMidEvent:
+		c.pauseMidEvent(st)
 	case st.Events != nil:
 		c.stream(st.status(), st.Events, st.FirstDelay, st.Interval)
 	default:
@@ -197,7 +250,7 @@ func (c *call) hijack() (*hijacked, bool) {
 // release closes a hijacked connection, with an RST if rst, and waits for
 // its reader goroutine.
 func (c *call) release(h *hijacked, rst bool) {
-	if tc, ok := h.conn.(*net.TCPConn); ok && rst {
+	if tc := tcpConn(h.conn); tc != nil && rst {
 		_ = tc.SetLinger(0)
 	}
 	_ = h.conn.Close()
@@ -268,4 +321,63 @@ func (c *call) cutStream(st *Step) {
 			return
 		}
 	}
+}
+
+// shortBody announces more body than it sends, then closes the connection.
+func (c *call) shortBody(st *Step) {
+	h, ok := c.hijack()
+	if !ok {
+		return
+	}
+	defer c.release(h, false)
+	full := *st
+	if st.Events != nil {
+		full.Body = strings.Join(st.Events, "")
+		full.Events = nil
+		if full.Header == nil || full.Header["Content-Type"] == "" {
+			full.Header = map[string]string{"Content-Type": "text/event-stream"}
+			for k, v := range st.Header {
+				full.Header[k] = v
+			}
+		}
+	}
+	wire := rawResponse(&full, c.rec.ID)
+	// Announce 100 bytes more than there are.
+	cl := "Content-Length: " + strconv.Itoa(len(full.Body))
+	wire = strings.Replace(wire, cl, "Content-Length: "+strconv.Itoa(len(full.Body)+100), 1)
+	if _, err := h.rw.WriteString(wire); err != nil || h.rw.Flush() != nil {
+		c.markGone()
+	}
+}
+
+// pauseMidEvent answers with the middle event (or the body) cut in two
+// halves, a pause between them.
+func (c *call) pauseMidEvent(st *Step) {
+	pause := 300 * time.Millisecond
+	if ch := c.s.opts.Chaos; ch != nil {
+		pause = ch.pause()
+	}
+	if st.Events == nil {
+		h := c.w.Header()
+		if h.Get("Content-Type") == "" {
+			h.Set("Content-Type", "application/json")
+		}
+		h.Set("Content-Length", strconv.Itoa(len(st.Body)))
+		c.w.WriteHeader(st.status())
+		half := len(st.Body) / 2
+		if c.writeFlush(st.Body[:half]) && c.wait(pause) {
+			c.writeFlush(st.Body[half:])
+		}
+		return
+	}
+	mid := len(st.Events) / 2
+	if !c.stream(st.status(), st.Events[:mid], st.FirstDelay, st.Interval) || mid >= len(st.Events) {
+		return
+	}
+	ev := st.Events[mid]
+	half := len(ev) / 2
+	if !c.wait(st.Interval) || !c.writeFlush(ev[:half]) || !c.wait(pause) || !c.writeFlush(ev[half:]) {
+		return
+	}
+	c.sendEvents(st.Events[mid+1:], st.Interval, st.Interval)
 }

@@ -1,0 +1,381 @@
+package upstream
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
+)
+
+// rawUpstream is a scripted HTTP/1.1 upstream on a loopback port: serve runs
+// for each accepted connection. It returns the base URL ("http://…/v1").
+func rawUpstream(t *testing.T, serve func(c net.Conn, br *bufio.Reader)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				serve(c, bufio.NewReader(c))
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/v1"
+}
+
+// readRequest reads one request (headers and body) from br.
+func readRequest(br *bufio.Reader) (*fasthttp.Request, error) {
+	req := &fasthttp.Request{}
+	return req, req.Read(br)
+}
+
+func okResponse(body string) string {
+	return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
+
+func relayOver(t *testing.T, u string, o ClientOptions, opts Options) *Relay {
+	t.Helper()
+	pu, err := url.Parse(u)
+	require.NoError(t, err)
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 2 * time.Second
+	}
+	targets := NewTargets([]Spec{{Name: "one", URL: pu, Key: "sk-up"}}, o)
+	t.Cleanup(targets.Close)
+	if opts.ResponseTimeout == 0 {
+		opts.ResponseTimeout = 5 * time.Second
+		opts.StreamFirstByteTimeout = 5 * time.Second
+	}
+	return NewRelay(targets, opts)
+}
+
+// Defect 1: an upstream that answers one request twice must not hand the
+// second answer to the next request.
+func TestTransport_NoReuseWithUnreadBytes(t *testing.T) {
+	var n atomic.Int32
+	u := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := readRequest(br); err != nil {
+				return
+			}
+			k := n.Add(1)
+			out := okResponse("answer-" + strconv.Itoa(int(k)))
+			if k == 1 {
+				out += okResponse("stale") // one request, two answers, one write
+			}
+			if _, err := c.Write([]byte(out)); err != nil {
+				return
+			}
+		}
+	})
+	rl := relayOver(t, u, ClientOptions{}, Options{})
+	for i := 1; i <= 3; i++ {
+		res := rl.Do(chatRequest(false))
+		require.Equal(t, Answered, res.Outcome)
+		assert.Equal(t, "answer-"+strconv.Itoa(i), drain(t, res), "request %d gets its own answer", i)
+	}
+}
+
+// Defect 1, second form: bytes that arrive while a connection sits idle.
+func TestTransport_NoReuseOfConnReadableWhileIdle(t *testing.T) {
+	var n atomic.Int32
+	u := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := readRequest(br); err != nil {
+				return
+			}
+			k := n.Add(1)
+			if _, err := c.Write([]byte(okResponse("answer-" + strconv.Itoa(int(k))))); err != nil {
+				return
+			}
+			if k == 1 {
+				time.Sleep(20 * time.Millisecond)
+				_, _ = c.Write([]byte(okResponse("unsolicited")))
+			}
+		}
+	})
+	rl := relayOver(t, u, ClientOptions{}, Options{})
+	res := rl.Do(chatRequest(false))
+	assert.Equal(t, "answer-1", drain(t, res))
+	time.Sleep(150 * time.Millisecond) // the unsolicited answer arrives while the conn is idle
+	res = rl.Do(chatRequest(false))
+	require.Equal(t, Answered, res.Outcome)
+	assert.Equal(t, "answer-2", drain(t, res))
+	assert.Len(t, res.Attempts, 1, "the readable connection was dropped before use, not tried")
+}
+
+// Defect 2: with one connection per target, a request waiting for it gets
+// it when the first request finishes, not a connect_error after CONNECT_TIMEOUT.
+func TestTransport_ReturnedConnGoesToWaiter(t *testing.T) {
+	u := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := readRequest(br); err != nil {
+				return
+			}
+			time.Sleep(300 * time.Millisecond)
+			if _, err := c.Write([]byte(okResponse(`{"ok":1}`))); err != nil {
+				return
+			}
+		}
+	})
+	rl := relayOver(t, u, ClientOptions{MaxConns: 1, ConnectTimeout: time.Second}, Options{})
+	results := make(chan *Result, 2)
+	for range 2 {
+		go func() { results <- rl.Do(chatRequest(false)) }()
+	}
+	for range 2 {
+		select {
+		case res := <-results:
+			assert.Equal(t, Answered, res.Outcome, "attempts: %+v", res.Attempts)
+			res.Release()
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request never finished")
+		}
+	}
+	assert.Equal(t, int64(1), rl.Targets().All()[0].ConnsOpened(), "the one connection served both")
+}
+
+// Defect 3: whenever Cancel runs, the connection it closed never goes back
+// to the pool: the next request never meets a closed connection.
+func TestTransport_CancelledConnNeverPooled(t *testing.T) {
+	answered := make(chan struct{}, 1)
+	u := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := readRequest(br); err != nil {
+				return
+			}
+			if _, err := c.Write([]byte(okResponse(`{"ok":1}`))); err != nil {
+				return
+			}
+			select {
+			case answered <- struct{}{}:
+			default:
+			}
+		}
+	})
+	rl := relayOver(t, u, ClientOptions{}, Options{})
+	for i := range 200 {
+		req := chatRequest(false)
+		req.Cancel = &Canceler{}
+		stop := make(chan struct{})
+		go func() {
+			select {
+			case <-answered:
+				req.Cancel.Cancel() // right when the answer is on its way
+			case <-stop:
+			}
+		}()
+		res := rl.Do(req)
+		close(stop)
+		res.Release()
+		select {
+		case <-answered:
+		default:
+		}
+		next := rl.Do(chatRequest(false))
+		require.Equal(t, Answered, next.Outcome, "round %d: %+v", i, next.Attempts)
+		require.Len(t, next.Attempts, 1, "round %d: the next request met no closed connection", i)
+		next.Release()
+	}
+}
+
+// Defect 8: a pooled connection that fails after the request was written
+// (the upstream held it, then closed) is a counted attempt, not a silent
+// re-send: the trail shows as many attempts as the upstream saw requests.
+func TestTransport_SilentResendOnlyWhenNothingWritten(t *testing.T) {
+	var seen atomic.Int32
+	u := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := readRequest(br); err != nil {
+				return
+			}
+			if seen.Add(1) == 2 {
+				time.Sleep(200 * time.Millisecond) // held the request, then hung up
+				return
+			}
+			if _, err := c.Write([]byte(okResponse(`{"ok":1}`))); err != nil {
+				return
+			}
+		}
+	})
+	rl := relayOver(t, u, ClientOptions{}, Options{MaxRetries: 2})
+	drain(t, rl.Do(chatRequest(false)))
+	res := rl.Do(chatRequest(false)) // on the pooled connection: request 2 is held, then closed
+	require.Equal(t, Answered, res.Outcome)
+	defer res.Release()
+	assert.Equal(t, int(seen.Load())-1, len(res.Attempts), "every request the upstream saw is an attempt")
+	require.Len(t, res.Attempts, 2)
+	assert.Equal(t, ReasonConnectError, res.Attempts[0].Reason)
+	assert.Equal(t, CauseClosedBeforeAnswer, res.Attempts[0].Cause)
+}
+
+// Defect 9: a request to a route that may act on it (files, batches, …) is
+// not sent again after it was written and the connection broke; a
+// generation route still is.
+func TestRelay_NonIdempotentNotResent(t *testing.T) {
+	var seen atomic.Int32
+	u := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := readRequest(br); err != nil {
+			return
+		}
+		seen.Add(1)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, mid-way to the answer
+		}
+		_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-"))
+	})
+	rl := relayOver(t, u, ClientOptions{}, Options{MaxRetries: 3})
+	var h fasthttp.RequestHeader
+	h.SetMethod("POST")
+	h.SetContentType("application/json")
+	for _, path := range []string{"/files", "/batches", "/uploads", "/fine_tuning/jobs", "/assistants", "/threads/runs", "/vector_stores"} {
+		seen.Store(0)
+		res := rl.Do(&Request{Method: []byte("POST"), Path: []byte(path), Header: &h, Body: []byte(`{"purpose":"batch"}`)})
+		assert.Equal(t, Unreachable, res.Outcome, path)
+		assert.Len(t, res.Attempts, 1, path)
+		assert.Equal(t, int32(1), seen.Load(), "%s: sent once", path)
+		res.Release()
+	}
+	seen.Store(0)
+	res := rl.Do(chatRequest(false))
+	assert.Equal(t, Unreachable, res.Outcome)
+	assert.Len(t, res.Attempts, 4, "a generation route keeps its retries")
+	res.Release()
+}
+
+// Defect 10: an answer to HEAD has no body, whatever its Content-Length says.
+func TestTransport_HEADNoBody(t *testing.T) {
+	u := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := readRequest(br); err != nil {
+				return
+			}
+			if _, err := c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")); err != nil {
+				return
+			}
+		}
+	})
+	rl := relayOver(t, u, ClientOptions{}, Options{ResponseTimeout: 3 * time.Second, StreamFirstByteTimeout: 3 * time.Second})
+	var h fasthttp.RequestHeader
+	h.SetMethod("HEAD")
+	for range 2 {
+		res := rl.Do(&Request{Method: []byte("HEAD"), Path: []byte("/models"), Header: &h})
+		require.Equal(t, Answered, res.Outcome, "%+v", res.Attempts)
+		assert.Equal(t, 200, res.Resp.StatusCode())
+		assert.Nil(t, res.Body)
+		res.Release()
+	}
+	assert.Equal(t, int64(1), rl.Targets().All()[0].ConnsOpened(), "the connection is reused after a HEAD")
+}
+
+// Defect 11: an answer larger than the buffer limit is relayed as a stream,
+// whole, from one attempt — never re-requested because it is large.
+func TestRelay_LargeAnswerStreamed(t *testing.T) {
+	big := strings.Repeat("x", 3<<20)
+	for _, chunked := range []bool{false, true} {
+		var seen atomic.Int32
+		u := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+			for {
+				if _, err := readRequest(br); err != nil {
+					return
+				}
+				seen.Add(1)
+				var out string
+				if chunked {
+					out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+						strconv.FormatInt(int64(len(big)), 16) + "\r\n" + big + "\r\n0\r\n\r\n"
+				} else {
+					out = okResponse(big)
+				}
+				if _, err := c.Write([]byte(out)); err != nil {
+					return
+				}
+			}
+		})
+		rl := relayOver(t, u, ClientOptions{BufferLimit: 64 << 10}, Options{MaxRetries: 2})
+		res := rl.Do(chatRequest(false))
+		require.Equal(t, Answered, res.Outcome, "chunked=%v: %+v", chunked, res.Attempts)
+		require.NotNil(t, res.Body, "relayed as a stream")
+		if !chunked {
+			assert.Equal(t, len(big), res.Body.ContentLength())
+		}
+		got := drain(t, res)
+		assert.Equal(t, len(big), len(got))
+		assert.Equal(t, int32(1), seen.Load(), "one request upstream")
+		// A small answer on the same connection is read whole.
+		res = rl.Do(chatRequest(false))
+		assert.Len(t, res.Attempts, 1)
+		res.Release()
+	}
+}
+
+// The attempt trail names why a connection failed.
+func TestRelay_AttemptCause(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closedPort := "http://" + ln.Addr().String() + "/v1"
+	ln.Close()
+	reset := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := readRequest(br); err == nil {
+			_ = c.(*net.TCPConn).SetLinger(0)
+		}
+	})
+	closed := rawUpstream(t, func(c net.Conn, br *bufio.Reader) { _, _ = readRequest(br) })
+	silent := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		_, _ = readRequest(br)
+		_, _ = io.Copy(io.Discard, br)
+	})
+	plain := rawUpstream(t, func(c net.Conn, br *bufio.Reader) { _, _ = c.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n")) })
+	cases := []struct {
+		url  string
+		want Cause
+	}{
+		{closedPort, CauseRefused},
+		{"http://no-such-host.invalid/v1", CauseDNS},
+		{reset, CauseReset},
+		{closed, CauseClosedBeforeAnswer},
+		{silent, CauseTimeout},
+		{strings.Replace(plain, "http://", "https://", 1), CauseTLS},
+	}
+	for _, tc := range cases {
+		rl := relayOver(t, tc.url, ClientOptions{}, Options{ResponseTimeout: 300 * time.Millisecond, StreamFirstByteTimeout: 300 * time.Millisecond})
+		res := rl.Do(chatRequest(false))
+		require.NotEmpty(t, res.Attempts, tc.url)
+		assert.Equal(t, tc.want, res.Attempts[0].Cause, "%s: %+v", tc.url, res.Attempts[0])
+		res.Release()
+	}
+}
