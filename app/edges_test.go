@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func edgeRaw(t *testing.T, base, raw string) (int, http.Header, string) {
 // edgePost is a complete raw POST with the client key, closing the connection.
 func edgePost(target, host, body string) string {
 	return "POST " + target + " HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer " + clientKey +
-		"\r\nContent-Type: application/json\r\nContent-Length: " + itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body
+		"\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body
 }
 
 // Finding 7: "/..;/" is "/../" to Tomcat, Jetty and Spring; such segments
@@ -115,7 +116,7 @@ func TestEdges_UpstreamResponseHygiene(t *testing.T) {
 		body := `{"id":"x","object":"chat.completion","choices":[]}`
 		up := rawUpstream(t, func() string {
 			return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close, X-Hop-Secret\r\nX-Hop-Secret: internal-123\r\n" +
-				"Set-Cookie: session=upstream; Path=/\r\nX-Request-Id: keep-me\r\nContent-Length: " + itoa(len(body)) + "\r\n\r\n" + body
+				"Set-Cookie: session=upstream; Path=/\r\nX-Request-Id: keep-me\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
 		})
 		p := startProxy(t, testConfig([]string{up}, []string{upKeyA}))
 		a := p.call(request{path: "/v1/chat/completions", body: openAIBody})
