@@ -74,12 +74,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	for i, s := range specs {
 		uspecs[i] = upstream.Spec{Name: s.Name, URL: s.URL, Key: s.Key}
 	}
-	a.targets = upstream.NewTargets(uspecs, upstream.ClientOptions{
-		ConnectTimeout: cfg.ConnectTimeout,
-		MaxConns:       cfg.MaxConnsPerTarget,
-		Proxy:          upstream.ProxyFromEnvironment(os.Getenv, cfg.UpstreamProxy),
-		MaxCooldown:    cfg.MaxCooldown,
-	})
+	a.targets = upstream.NewTargets(uspecs, a.clientOptions())
 	relay := upstream.NewRelay(a.targets, upstream.Options{
 		MaxRetries:             cfg.MaxRetries,
 		MaxCooldownWait:        cfg.MaxCooldownWait,

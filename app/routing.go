@@ -17,9 +17,6 @@ import (
 	"github.com/llm-proxy/llm-proxy/upstream"
 )
 
-// defaultMaxCooldown caps a Retry-After cooldown (ROUTING.md: MAX_COOLDOWN, default 5 min).
-const defaultMaxCooldown = 5 * time.Minute
-
 // reloadGrace is how long the connection pools of targets dropped by a
 // reload keep their idle connections for requests still in flight.
 const reloadGrace = time.Minute
@@ -68,7 +65,7 @@ func (c *Config) BuildRouting(prev *routing.Routing) (*routing.Routing, error) {
 		return nil, err
 	}
 	opts := routing.Options{
-		MaxCooldown:         defaultMaxCooldown,
+		MaxCooldown:         c.MaxCooldown,
 		QuotaRetryInterval:  c.QuotaRetryInterval,
 		HealthCheckInterval: c.HealthCheckInterval,
 	}
@@ -187,7 +184,12 @@ func (a *App) runRouting(ctx context.Context) {
 
 // clientOptions are the connection settings of every upstream target.
 func (a *App) clientOptions() upstream.ClientOptions {
-	return upstream.ClientOptions{ConnectTimeout: a.cfg.ConnectTimeout, MaxConns: a.cfg.MaxConnsPerTarget}
+	return upstream.ClientOptions{
+		ConnectTimeout: a.cfg.ConnectTimeout,
+		MaxConns:       a.cfg.MaxConnsPerTarget,
+		Proxy:          upstream.ProxyFromEnvironment(os.Getenv, a.cfg.UpstreamProxy),
+		MaxCooldown:    a.cfg.MaxCooldown,
+	}
 }
 
 // routedStates adapts the routing's target states for the dashboard and metrics.
