@@ -80,14 +80,12 @@ const twoTargets = `targets:
     api: any
 `
 
-var revoked401 = sim.Step{Status: 401, Body: `{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}`}
-
 // TestRoutingE2E_RevokedKeyDisabledAndReEnabled: a 401 disables the key
 // instead of reaching the client, the request goes on elsewhere without
 // using MAX_RETRIES, the background check enables the key again once it works.
 func TestRoutingE2E_RevokedKeyDisabledAndReEnabled(t *testing.T) {
 	srv := newUpstream(t, sim.Options{})
-	srv.SetKeyAnswer(upKeyA, revoked401)
+	srv.SetKeyState(upKeyA, sim.KeyRevoked)
 	p, _ := startRouted(t, twoTargets, srv, func(c *Config) {
 		c.MaxRetries = 0 // the 401 must not use the only attempt
 		c.HealthCheckInterval = 300 * time.Millisecond
@@ -112,7 +110,7 @@ func TestRoutingE2E_RevokedKeyDisabledAndReEnabled(t *testing.T) {
 		t.Errorf("a = %+v", st[0])
 	}
 	// The key works again: the background check (GET /v1/models) enables it.
-	srv.ClearKeyAnswer(upKeyA)
+	srv.SetKeyState(upKeyA, sim.KeyOK)
 	deadline := time.Now().Add(5 * time.Second)
 	for p.app.targetStates()[0].State != "ready" {
 		if time.Now().After(deadline) {
@@ -135,9 +133,13 @@ func TestRoutingE2E_RevokedKeyDisabledAndReEnabled(t *testing.T) {
 // TestRoutingE2E_NoUsableKey: every key revoked: 503 in the family's
 // shape, never the upstream's 401.
 func TestRoutingE2E_NoUsableKey(t *testing.T) {
-	srv := newUpstream(t, sim.Options{})
-	srv.SetKeyAnswer(upKeyA, revoked401)
-	srv.SetKeyAnswer(upKeyB, sim.Step{Status: 403, Body: `{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}`})
+	srv := newUpstream(t, sim.Options{Hook: func(r sim.Received) *sim.Step {
+		if r.Key == upKeyB {
+			return &sim.Step{Status: 403, Body: `{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}`}
+		}
+		return nil
+	}})
+	srv.SetKeyState(upKeyA, sim.KeyRevoked)
 	p, _ := startRouted(t, twoTargets, srv, nil)
 	for _, f := range families {
 		a := p.call(f.req(f.body))
@@ -153,26 +155,34 @@ func TestRoutingE2E_NoUsableKey(t *testing.T) {
 // TestRoutingE2E_QuotaProbation: insufficient_quota disables the key until
 // QUOTA_RETRY_INTERVAL; then a real request tries it again.
 func TestRoutingE2E_QuotaProbation(t *testing.T) {
-	srv := newUpstream(t, sim.Options{})
-	srv.SetKeyAnswer(upKeyA, sim.Step{Status: 429, Body: `{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}`})
-	p, _ := startRouted(t, twoTargets, srv, func(c *Config) { c.QuotaRetryInterval = 400 * time.Millisecond })
-	wantStatus(t, p.call(chat("m")), 200)
-	if got := strings.Join(trail(p.event(1)), " "); got != "a:429:key_unusable b:200:ok" {
-		t.Errorf("trail = %s", got)
-	}
-	if s := p.app.targetStates()[0]; s.State != "disabled" {
-		t.Errorf("a = %s", s.State)
-	}
-	srv.ClearKeyAnswer(upKeyA)
-	time.Sleep(500 * time.Millisecond)
-	if s := p.app.targetStates()[0]; s.State != "probation" {
-		t.Errorf("a after QUOTA_RETRY_INTERVAL = %s, want probation", s.State)
-	}
-	for range 2 {
-		wantStatus(t, p.call(chat("m")), 200)
-	}
-	if s := p.app.targetStates()[0]; s.State != "ready" {
-		t.Errorf("a after a success on probation = %s, want ready", s.State)
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) {
+			srv := newUpstream(t, sim.Options{})
+			srv.SetKeyState(upKeyA, sim.KeyQuotaExhausted) // OpenAI: 429 insufficient_quota; Anthropic: 400 credit balance
+			p, _ := startRouted(t, twoTargets, srv, func(c *Config) { c.QuotaRetryInterval = 400 * time.Millisecond })
+			wantStatus(t, p.call(f.req(f.body)), 200)
+			want := "a:429:key_unusable b:200:ok"
+			if f.name == "anthropic" {
+				want = "a:400:key_unusable b:200:ok"
+			}
+			if got := strings.Join(trail(p.event(1)), " "); got != want {
+				t.Errorf("trail = %s, want %s", got, want)
+			}
+			if s := p.app.targetStates()[0]; s.State != "disabled" {
+				t.Errorf("a = %s", s.State)
+			}
+			srv.SetKeyState(upKeyA, sim.KeyOK)
+			time.Sleep(500 * time.Millisecond)
+			if s := p.app.targetStates()[0]; s.State != "probation" {
+				t.Errorf("a after QUOTA_RETRY_INTERVAL = %s, want probation", s.State)
+			}
+			for range 2 {
+				wantStatus(t, p.call(f.req(f.body)), 200)
+			}
+			if s := p.app.targetStates()[0]; s.State != "ready" {
+				t.Errorf("a after a success on probation = %s, want ready", s.State)
+			}
+		})
 	}
 }
 
@@ -224,8 +234,8 @@ func TestRoutingE2E_PriorityTiers(t *testing.T) {
 	if got := keysSeen(srv, "/v1/chat"); got["A"] != 3 || got["B"] != 3 || got["C"] != 0 {
 		t.Errorf("keys seen = %v, want A 3, B 3, C 0", got)
 	}
-	srv.SetKeyAnswer(upKeyA, revoked401)
-	srv.SetKeyAnswer(upKeyB, revoked401)
+	srv.SetKeyState(upKeyA, sim.KeyRevoked)
+	srv.SetKeyState(upKeyB, sim.KeyRevoked)
 	for range 3 {
 		wantStatus(t, p.call(chat("m")), 200)
 	}
@@ -440,7 +450,7 @@ func TestRoutingE2E_NotServed(t *testing.T) {
 // bad file keeps the running routing and says why.
 func TestRoutingE2E_ReloadUnderLoad(t *testing.T) {
 	srv := newUpstream(t, sim.Options{Latency: 5 * time.Millisecond})
-	srv.SetKeyAnswer(upKeyB, revoked401)
+	srv.SetKeyState(upKeyB, sim.KeyRevoked)
 	p, path := startRouted(t, twoTargets, srv, func(c *Config) { c.RecentSize = 10 })
 	wantStatus(t, p.call(chat("m")), 200) // disables b
 	var failed, done atomic.Int64

@@ -137,8 +137,6 @@ type Server struct {
 	serving  sync.WaitGroup // connections served again (see serveAgain); Add only under mu while !closed
 	ids      map[string]int // requests per IDHeader value
 	keys     map[string]KeyState
-	// keyAnswers: every request presenting the key gets this answer (SetKeyAnswer).
-	keyAnswers map[string]Step
 
 	count     atomic.Int64
 	active    atomic.Int64 // handlers running now
@@ -329,25 +327,6 @@ func (s *Server) ConnsOpened() int { return int(s.opened.Load()) }
 // waited for. Handlers ended by [Server.Close] do not report.
 func (s *Server) Gone() <-chan Received { return s.gone }
 
-// SetKeyAnswer makes every request that presents key get st (before any
-// queued step, on every path, /v1/models included), until ClearKeyAnswer:
-// a revoked key (401), one out of quota (429 insufficient_quota), … .
-func (s *Server) SetKeyAnswer(key string, st Step) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.keyAnswers == nil {
-		s.keyAnswers = map[string]Step{}
-	}
-	s.keyAnswers[key] = st
-}
-
-// ClearKeyAnswer ends SetKeyAnswer for key: the key works again.
-func (s *Server) ClearKeyAnswer(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.keyAnswers, key)
-}
-
 // bodyModel returns the "model" member of a JSON body, "" when none.
 func bodyModel(body []byte) string {
 	var v struct {
@@ -362,9 +341,6 @@ func bodyModel(body []byte) string {
 func (s *Server) pickStep(key, path string, body []byte) (Step, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st, ok := s.keyAnswers[key]; ok {
-		return st, true
-	}
 	model := ""
 	for i, st := range s.steps {
 		if st.Model != "" && model == "" {
