@@ -114,6 +114,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		RecentSize: cfg.RecentSize,
 		Store:      a.store,
 		Targets:    a.targetStates,
+		Routing:    a.RoutingStatus,
 		Logger:     log,
 		Metrics:    a.metrics,
 	})

@@ -92,21 +92,15 @@ type routingStatus struct {
 	err      string // the last reload's error; "" when it loaded
 }
 
-// RoutingStatus is the routing file's load state.
-type RoutingStatus struct {
-	File     string    `json:"file"`
-	LoadedAt time.Time `json:"loaded_at"`
-	Error    *string   `json:"error"`
-}
-
-// RoutingStatus returns the routing file's state; nil without a file.
-func (a *App) RoutingStatus() *RoutingStatus {
+// RoutingStatus returns the routing file's state for /api/stats and the
+// dashboard; nil without a routing file.
+func (a *App) RoutingStatus() *stats.RoutingStatus {
 	if a.relay.Routing() == nil {
 		return nil
 	}
 	a.rstatus.mu.Lock()
 	defer a.rstatus.mu.Unlock()
-	st := &RoutingStatus{File: a.rstatus.file, LoadedAt: a.rstatus.loadedAt}
+	st := &stats.RoutingStatus{File: a.rstatus.file, LoadedAt: a.rstatus.loadedAt}
 	if a.rstatus.err != "" {
 		e := a.rstatus.err
 		st.Error = &e

@@ -513,9 +513,48 @@ func TestRoutingE2E_ReloadUnderLoad(t *testing.T) {
 		t.Errorf("targets after a bad file = %d, want 3 (kept)", n)
 	}
 	wantStatus(t, p.call(chat("m")), 200)
-	b, _ := json.Marshal(rs)
-	if !strings.Contains(string(b), `"error":"`) {
-		t.Errorf("status JSON = %s", b)
+	// /api/stats says so too, and shows each target's state.
+	a := p.call(request{method: "GET", path: "/api/stats"})
+	wantStatus(t, a, 200)
+	var snap struct {
+		Routing struct {
+			File     string    `json:"file"`
+			LoadedAt time.Time `json:"loaded_at"`
+			Error    *string   `json:"error"`
+		} `json:"routing"`
+		Targets []struct {
+			Name     string `json:"name"`
+			Group    string `json:"group"`
+			State    string `json:"state"`
+			Disabled *struct {
+				Reason    string    `json:"reason"`
+				NextCheck time.Time `json:"next_check"`
+			} `json:"disabled"`
+		} `json:"targets"`
+	}
+	if err := json.Unmarshal(a.body, &snap); err != nil {
+		t.Fatal(err)
+	}
+	if snap.Routing.File != path || snap.Routing.Error == nil || !strings.Contains(*snap.Routing.Error, "weight") || snap.Routing.LoadedAt.IsZero() {
+		t.Errorf("/api/stats routing = %+v", snap.Routing)
+	}
+	if len(snap.Targets) != 3 || snap.Targets[1].State != "disabled" || snap.Targets[1].Disabled == nil || snap.Targets[1].Disabled.NextCheck.IsZero() {
+		t.Errorf("/api/stats targets = %s", a.body)
+	}
+	// A good file again clears the error.
+	writeRoutingFile(t, filepath.Dir(path), three, srv.URL(), "")
+	if err := p.app.ReloadRouting("test"); err != nil {
+		t.Fatal(err)
+	}
+	if rs := p.app.RoutingStatus(); rs.Error != nil {
+		t.Errorf("error after a good reload: %s", *rs.Error)
+	}
+	// /metrics has a gauge per target and state.
+	m := p.call(request{method: "GET", path: "/metrics"})
+	for _, want := range []string{`llmproxy_target_state{state="disabled",target="b"} 1`, `llmproxy_target_state{state="ready",target="b"} 0`, `llmproxy_target_state{state="ready",target="a"} 1`} {
+		if !strings.Contains(string(m.body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 

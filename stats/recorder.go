@@ -35,6 +35,9 @@ type Options struct {
 	// updates; it is called from other goroutines, so it must be safe for
 	// concurrent use. nil means no targets are shown.
 	Targets func() []TargetState
+	// Routing, when set, gives the routing file's state for snapshots; it
+	// returns nil without a routing file.
+	Routing func() *RoutingStatus
 	// QueueSize is the capacity of the queue between Record and the
 	// recorder goroutine; 0 means 65536. When it is full, events are counted
 	// but not stored or shown (see DroppedEvents).
@@ -60,6 +63,7 @@ type Recorder struct {
 	recentSize    int
 	batchInterval time.Duration
 	targets       func() []TargetState
+	routing       func() *RoutingStatus
 	store         *Store
 	metrics       *Metrics
 	log           *slog.Logger
@@ -105,6 +109,7 @@ func NewRecorder(opts Options) (*Recorder, error) {
 		recentSize:    orDefault(opts.RecentSize, DefaultRecentSize),
 		batchInterval: orDefault(opts.BatchInterval, DefaultBatchInterval),
 		targets:       opts.Targets,
+		routing:       opts.Routing,
 		store:         opts.Store,
 		metrics:       opts.Metrics,
 		log:           opts.Logger,
@@ -215,7 +220,15 @@ func (r *Recorder) Snapshot() Snapshot {
 		Targets:       r.targetStates(),
 		Recent:        recent,
 		Series:        points,
+		Routing:       r.routingStatus(),
 	}
+}
+
+func (r *Recorder) routingStatus() *RoutingStatus {
+	if r.routing == nil {
+		return nil
+	}
+	return r.routing()
 }
 
 // Close stops the recorder goroutine after it has handled the queued events

@@ -44,6 +44,18 @@ type Snapshot struct {
 	Recent []Event `json:"recent"`
 	// Series has one point per second with traffic over the last 10 minutes, oldest first.
 	Series []Point `json:"series"`
+	// Routing is the routing file's state; absent without a routing file.
+	Routing *RoutingStatus `json:"routing,omitempty"`
+}
+
+// RoutingStatus is the state of the routing file (ROUTING.md).
+type RoutingStatus struct {
+	// File is the routing file's path.
+	File string `json:"file"`
+	// LoadedAt is when the running routing was loaded.
+	LoadedAt time.Time `json:"loaded_at"`
+	// Error is the last reload's one-line error (the running routing stayed); null when it loaded.
+	Error *string `json:"error"`
 }
 
 // message is one live-feed message: {"type":…,"data":…}.
