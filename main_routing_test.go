@@ -72,3 +72,25 @@ func TestConfigFile_ExclusiveWithProxyURL(t *testing.T) {
 	assert.Contains(t, string(out), "CONFIG_FILE: ")
 	assert.Contains(t, string(out), "pick one")
 }
+
+// TestREADME_RoutingExampleChecks: the README's routing file example (EN
+// and 中文) is a valid file.
+func TestREADME_RoutingExampleChecks(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	for _, heading := range []string{"## Routing file\n", "## 路由文件\n"} {
+		_, rest, ok := strings.Cut(string(readme), heading)
+		require.True(t, ok, heading)
+		_, rest, ok = strings.Cut(rest, "```yaml\n")
+		require.True(t, ok)
+		example, _, _ := strings.Cut(rest, "```")
+		path := filepath.Join(t.TempDir(), "example.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(example), 0o600))
+		cmd := exec.Command(binary, "-check-config", path)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "OPENAI_KEY_A=sk-a-123456789012", "OPENAI_KEY_B=sk-b-123456789012", "ANTHROPIC_KEY=sk-ant-1234567890", "RELAY_KEY=sk-relay-12345678"}
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s: %s", heading, out)
+		assert.Contains(t, string(out), "openai#2")
+		assert.Contains(t, string(out), "relay")
+	}
+}
