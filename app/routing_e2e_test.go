@@ -585,3 +585,36 @@ func TestConfig_RoutingFileExclusive(t *testing.T) {
 		t.Errorf("BuildRouting = %v, %v", r, err)
 	}
 }
+
+// TestRoutingE2E_ModelsUnion: GET /v1/models is the union of the
+// upstreams' lists filtered by the targets' patterns, plus the aliases, in
+// the shape the client speaks; cached for a minute.
+func TestRoutingE2E_ModelsUnion(t *testing.T) {
+	srv := newUpstream(t, sim.Options{})
+	p, _ := startRouted(t, `targets:
+  - {name: o, url: "{URL}", keys: ["${KEY_A}"], models: ["gpt-*"]}
+  - {name: c, url: "{URL}", keys: ["${KEY_B}"], api: anthropic, models: ["claude-*"]}
+models:
+  fast: {to: gpt-4o-mini}
+`, srv, nil)
+	a := p.call(request{method: "GET", path: "/v1/models"})
+	wantStatus(t, a, 200)
+	var ids []string
+	for _, id := range gjson.GetBytes(a.body, "data.#.id").Array() {
+		ids = append(ids, id.String())
+	}
+	if got, want := strings.Join(ids, " "), "claude-3-5-haiku-latest claude-sonnet-4-5 fast gpt-4o gpt-4o-mini"; got != want {
+		t.Errorf("models = %s, want %s (o3-mini is served by no target)", got, want)
+	}
+	if gjson.GetBytes(a.body, "object").String() != "list" {
+		t.Errorf("not OpenAI's shape: %s", a.body)
+	}
+	b := p.call(request{method: "GET", path: "/v1/models", keyHeader: "x-api-key", header: map[string]string{"anthropic-version": "2023-06-01"}})
+	wantStatus(t, b, 200)
+	if gjson.GetBytes(b.body, "data.0.type").String() != "model" || gjson.GetBytes(b.body, "has_more").Type != gjson.False || gjson.GetBytes(b.body, "data.#").Int() != 5 {
+		t.Errorf("not Anthropic's shape: %s", b.body)
+	}
+	if n := len(srv.Requests()); n != 1 {
+		t.Errorf("upstream got %d model list requests, want 1 (one URL, cached)", n)
+	}
+}

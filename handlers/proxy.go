@@ -91,6 +91,9 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	p.cfg.InFlight.Inc()
 	defer p.cfg.InFlight.Dec()
 
+	if string(path) == "/v1/models" && c.Method() == fiber.MethodGet && p.cfg.Relay.Routing() != nil {
+		return p.listModels(c, start)
+	}
 	rest := path[len("/v1"):]
 	body := c.Request().Body() // raw: never decompressed, forwarded byte for byte
 	ev := &stats.Event{

@@ -177,3 +177,15 @@ func (r *Routing) AllDisabled(s *Step, now time.Time) bool {
 	}
 	return true
 }
+
+// FirstUsable returns the first of ts whose key is usable at now (enabled,
+// or on probation), or nil.
+func (r *Routing) FirstUsable(ts []*Target, now time.Time) *Target {
+	n := now.UnixNano()
+	for _, t := range ts {
+		if healthy(t, n) {
+			return t
+		}
+	}
+	return nil
+}

@@ -45,6 +45,14 @@ func (rl *Relay) CheckKeys(now time.Time) {
 // checkKey sends GET {base}/models with the key in the target API's own
 // style (auth: overrides) and reports whether the answer was 2xx.
 func checkKey(t *Target, rt *routing.Target) bool {
+	status, _ := getModels(t, rt, 4<<20)
+	return status >= 200 && status < 300
+}
+
+// getModels sends GET {base}/models with the key in the target API's own
+// style (auth: overrides) and returns the status and up to limit bytes of
+// the body; status 0 when no answer came.
+func getModels(t *Target, rt *routing.Target, limit int64) (int, []byte) {
 	out := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(out)
@@ -73,12 +81,12 @@ func checkKey(t *Target, rt *routing.Target) bool {
 	}
 	body, err := t.conns.roundTrip(out, resp, time.Now().Add(keyCheckTimeout), nil)
 	if err != nil {
-		return false
+		return 0, nil
 	}
+	var b []byte
 	if body != nil {
-		_, _ = io.Copy(io.Discard, io.LimitReader(body, 4<<20))
+		b, _ = io.ReadAll(io.LimitReader(body, limit))
 		body.release(resp)
 	}
-	s := resp.StatusCode()
-	return s >= 200 && s < 300
+	return resp.StatusCode(), b
 }

@@ -34,6 +34,8 @@ type Relay struct {
 	opts    Options
 	// routed is the loaded routing file with its targets; nil without one.
 	routed atomic.Pointer[routedTargets]
+	// models caches GET /v1/models with a routing file.
+	models modelsCache
 }
 
 // NewRelay returns a relay over targets.
