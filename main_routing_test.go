@@ -1,14 +1,21 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/llm-proxy/llm-proxy/handlers/dashboard/dashboardtest"
+	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
 const routingFile = `targets:
@@ -93,4 +100,45 @@ func TestREADME_RoutingExampleChecks(t *testing.T) {
 		assert.Contains(t, string(out), "openai#2")
 		assert.Contains(t, string(out), "relay")
 	}
+}
+
+// TestBrowser_RoutingStateOnTheDashboard: with a routing file, the page
+// shows a revoked key as disabled with its reason, the model an alias was
+// served by, and a refused reload as a banner.
+func TestBrowser_RoutingStateOnTheDashboard(t *testing.T) {
+	dashboardtest.RequireChromium(t)
+	up, err := sim.New(sim.Options{})
+	require.NoError(t, err)
+	defer up.Close()
+	up.SetKeyState("sk-key-A-12345678", sim.KeyRevoked)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "llm-proxy.yaml")
+	file := "targets:\n  - {name: a, url: \"" + up.URL() + "\", keys: [\"${KEY_A}\"]}\n  - {name: b, url: \"" + up.URL() + "\", keys: [\"${KEY_B}\"]}\nmodels:\n  fast: {to: gpt-4o-mini}\n"
+	require.NoError(t, os.WriteFile(path, []byte(file), 0o600))
+	p := start(t, map[string]string{"CONFIG_FILE": path, "KEY_A": "sk-key-A-12345678", "KEY_B": "sk-key-B-12345678", "MY_ACCESS_KEY": clientKey, "DB_PATH": "memory"})
+	ask := func() {
+		req, _ := http.NewRequest("POST", p.base+"/v1/chat/completions", strings.NewReader(`{"model":"fast","messages":[{"role":"user","content":"hi"}]}`))
+		req.Header.Set("Authorization", "Bearer "+clientKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, 200, resp.StatusCode)
+	}
+	w := dashboardtest.LoginAndWatch(t, p.base, clientKey, ask)
+	w.Browser.WaitJS(t, "target a shown disabled with its reason",
+		`[...document.querySelectorAll('#targets li')].some(li => li.querySelector('.chip-fail') && li.textContent.includes('unauthorized (401)'))`, 5*time.Second)
+	w.Browser.WaitJS(t, "the served model in the latest requests",
+		`document.body.textContent.includes('served by gpt-4o-mini')`, 5*time.Second)
+	// A bad file on SIGHUP: refused, the banner says why, requests still work.
+	require.NoError(t, os.WriteFile(path, []byte(file+"  bad: [\n"), 0o600))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(p.output.String(), "routing file refused") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	ask() // an update carries the status to the page
+	w.Browser.WaitJS(t, "the reload error banner",
+		`!document.getElementById('routing-banner').hidden && document.getElementById('routing-banner').textContent.includes('llm-proxy.yaml:6')`, 5*time.Second)
 }

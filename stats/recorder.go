@@ -340,6 +340,7 @@ func (r *Recorder) publish(pending []*Event, first, last int64) []*Event {
 			Events:  events,
 			Totals:  r.totals(),
 			Targets: r.targetStates(),
+			Routing: r.routingStatus(),
 			Points:  r.series.pointsBetween(first, last),
 		})
 		if err != nil {

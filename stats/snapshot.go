@@ -73,6 +73,8 @@ type update struct {
 	Totals Totals `json:"totals"`
 	// Targets are the target states at the time of the update.
 	Targets []TargetState `json:"targets"`
+	// Routing is the routing file's state (absent without a routing file).
+	Routing *RoutingStatus `json:"routing,omitempty"`
 	// Points are the series seconds the batch's events fell in, oldest
 	// first; each replaces the page's point with the same t.
 	Points []Point `json:"points"`
