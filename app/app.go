@@ -41,7 +41,10 @@ type App struct {
 	metrics  *stats.Metrics
 	dash     *dashboard.Dashboard
 	demo     *sim.Server
-	version  string
+	// demoAnthropic and demoTimers: demo mode's second provider and its key story.
+	demoAnthropic *sim.Server
+	demoTimers    []*time.Timer
+	version       string
 	// metricsKeys holds METRICS_KEY (empty set when unset).
 	metricsKeys *handlers.Keys
 	// dashKeys holds the dashboard keys (for /debug/pprof).
@@ -92,6 +95,15 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		}
 		relay.SetRouting(r, a.clientOptions(), reloadGrace)
 		a.rstatus.file, a.rstatus.loadedAt = cfg.ConfigFile, r.LoadedAt()
+	} else if cfg.Demo {
+		r, err := a.demoRouting()
+		if err != nil {
+			a.targets.Close()
+			a.closeDemo()
+			return nil, err
+		}
+		relay.SetRouting(r, a.clientOptions(), reloadGrace)
+		a.rstatus.file, a.rstatus.loadedAt = demoRoutingName, r.LoadedAt()
 	}
 
 	if cfg.DBPath != "memory" {
@@ -335,9 +347,16 @@ func (a *App) closeStore() {
 }
 
 func (a *App) closeDemo() {
+	for _, t := range a.demoTimers {
+		t.Stop()
+	}
 	if a.demo != nil {
 		a.demo.Close()
 		a.demo = nil
+	}
+	if a.demoAnthropic != nil {
+		a.demoAnthropic.Close()
+		a.demoAnthropic = nil
 	}
 }
 

@@ -112,7 +112,7 @@ func (a *App) RoutingStatus() *stats.RoutingStatus {
 // keeps the running routing and is reported (log and status).
 func (a *App) ReloadRouting(why string) error {
 	prev := a.relay.Routing()
-	if prev == nil {
+	if prev == nil || a.cfg.ConfigFile == "" { // no file, or demo mode's built-in routing
 		return nil
 	}
 	r, err := a.cfg.BuildRouting(prev)
@@ -136,6 +136,9 @@ func (a *App) runRouting(ctx context.Context) {
 		return
 	}
 	go a.relay.RunKeyChecks(ctx, time.Second)
+	if a.cfg.ConfigFile == "" {
+		return // demo mode's built-in routing: nothing to reload
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

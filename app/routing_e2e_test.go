@@ -618,3 +618,46 @@ models:
 		t.Errorf("upstream got %d model list requests, want 1 (one URL, cached)", n)
 	}
 }
+
+// TestDemo_BuiltInRouting: demo mode runs on its built-in routing file over
+// two simulated providers, with an alias and fallbacks.
+func TestDemo_BuiltInRouting(t *testing.T) {
+	cfg := testConfig(nil, nil)
+	PrepareDemo(&cfg)
+	cfg.DemoRateLimitShare = 0
+	cfg.MaxRetries = 0 // one attempt per model: a gpt-4o fault falls back at once (p = 0.6 each)
+	p := startProxy(t, cfg)
+	var names []string
+	for _, s := range p.app.targetStates() {
+		names = append(names, s.Name)
+	}
+	if got := strings.Join(names, " "); got != "openai-sim#1 openai-sim#2 anthropic-sim" {
+		t.Errorf("targets = %s", got)
+	}
+	a := p.call(chat("fast"))
+	wantStatus(t, a, 200)
+	if got := a.header.Get("X-LLM-Proxy-Model"); got != "gpt-4o-mini" {
+		t.Errorf("fast served as %q", got)
+	}
+	f := families[1]
+	wantStatus(t, p.call(f.req(f.body)), 200)
+	if got := p.event(2).Target; got != "anthropic-sim" {
+		t.Errorf("claude went to %s", got)
+	}
+	// gpt-4o fails 60 % of the time upstream: over 20 requests none fails,
+	// and some fell back (all 20 served by gpt-4o has p = 0.4^20).
+	fallbacks := 0
+	for range 20 {
+		a := p.call(chat("gpt-4o"))
+		wantStatus(t, a, 200)
+		if a.header.Get("X-LLM-Proxy-Model") == "gpt-4o-mini" {
+			fallbacks++
+		}
+	}
+	if fallbacks == 0 {
+		t.Error("no gpt-4o request fell back in 20")
+	}
+	if rs := p.app.RoutingStatus(); rs == nil || rs.File != demoRoutingName {
+		t.Errorf("routing status = %+v", rs)
+	}
+}
