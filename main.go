@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/llm-proxy/llm-proxy/app"
+	"github.com/llm-proxy/llm-proxy/logging"
 )
 
 // version is stamped at build time: -ldflags "-X main.version=v1.2.3".
@@ -70,16 +71,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "llm-proxy: config: %v\n", err)
 		return 1
 	}
-	log := newLogger(cfg, stderr)
+	logw := logging.NewWriter(stderr)
+	defer logw.Close() // every queued line out before the process exits
+	log := newLogger(cfg, logw)
 
 	a, err := app.New(cfg, log, version)
 	if err != nil {
+		logw.Flush() // its lines before this one
 		fmt.Fprintf(stderr, "llm-proxy: %v\n", err)
 		return 1
 	}
 	ln, err := net.Listen("tcp", a.Addr())
 	if err != nil {
 		a.Close()
+		logw.Flush()
 		fmt.Fprintf(stderr, "llm-proxy: listen on %s: %v\n", a.Addr(), err)
 		return 1
 	}
@@ -135,14 +140,12 @@ func checkRoutingFile(cfg app.Config, path string, stdout, stderr io.Writer) int
 	return 0
 }
 
-func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
+// newLogger writes text or JSON lines (LOG_FORMAT) at LOG_LEVEL through w,
+// which batches them off the request path.
+func newLogger(cfg app.Config, w *logging.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logging.NewHandler(w, cfg.LogFormat == "json", &slog.HandlerOptions{Level: level}))
 }
 
 func hostForURL(addr net.Addr) string {

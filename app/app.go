@@ -23,7 +23,9 @@ import (
 
 	"github.com/llm-proxy/llm-proxy/handlers"
 	"github.com/llm-proxy/llm-proxy/handlers/dashboard"
+	"github.com/llm-proxy/llm-proxy/logging"
 	"github.com/llm-proxy/llm-proxy/stats"
+	"github.com/llm-proxy/llm-proxy/stats/postgres"
 	"github.com/llm-proxy/llm-proxy/upstream"
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
@@ -36,7 +38,9 @@ type App struct {
 	targets  *upstream.Targets
 	relay    *upstream.Relay
 	rstatus  routingStatus
-	store    *stats.Store
+	store    stats.Store
+	pg       *postgres.Store // the store when it is PostgreSQL (shared by replicas); nil otherwise
+	replica  string          // REPLICA_NAME or its default
 	recorder *stats.Recorder
 	metrics  *stats.Metrics
 	dash     *dashboard.Dashboard
@@ -106,25 +110,19 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		a.rstatus.file, a.rstatus.loadedAt = demoRoutingName, r.LoadedAt()
 	}
 
-	if cfg.DBPath != "memory" {
-		a.store, err = stats.OpenStore(stats.StoreOptions{
-			Path:          cfg.DBPath,
-			RetentionRows: cfg.RetentionRows,
-			RetentionDays: cfg.RetentionDays,
-			FlushInterval: cfg.FlushInterval,
-		})
-		if err != nil {
-			a.closeDemo()
-			return nil, &ConfigError{"DB_PATH", err.Error() + writableHint(cfg.DBPath)}
-		}
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = stats.NewMetrics(reg, version)
 	a.metrics.SetTargetProvider(a.targetStates)
+	a.replica = cfg.replicaName()
+	if err := a.openStore(a.metrics.InFlight); err != nil {
+		a.closeDemo()
+		return nil, err
+	}
 	a.recorder, err = stats.NewRecorder(stats.Options{
 		RecentSize: cfg.RecentSize,
 		Store:      a.store,
+		Replica:    a.replica,
 		Targets:    a.targetStates,
 		Routing:    a.RoutingStatus,
 		Logger:     log,
@@ -135,13 +133,21 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		a.closeDemo()
 		return nil, err
 	}
-	a.dash = dashboard.New(dashboard.Config{
+	dcfg := dashboard.Config{
 		Keys:       cfg.EffectiveDashboardKeys(),
 		SessionTTL: cfg.SessionTTL,
 		Recorder:   a.recorder,
 		LoginRate:  cfg.LoginRate,
 		Logger:     log,
-	})
+	}
+	if a.pg != nil {
+		// Replicas share sessions and cooldowns (REPLICAS.md).
+		dcfg.Sessions = a.pg.Sessions()
+		a.targets.SetCooldownShare(a.pg.Cooldowns(func(target, model string, until time.Time) {
+			a.targets.ApplyCooldown(target, model, until)
+		}))
+	}
+	a.dash = dashboard.New(dcfg)
 	proxy := handlers.NewProxy(handlers.ProxyConfig{
 		Keys:               handlers.NewKeys(cfg.AccessKeys),
 		Relay:              relay,
@@ -238,24 +244,7 @@ func (a *App) record(ev *stats.Event) {
 	if !ev.Success() {
 		level = slog.LevelWarn
 	}
-	if a.log.Enabled(context.Background(), level) {
-		a.log.LogAttrs(context.Background(), level, "request",
-			slog.String("method", ev.Method),
-			slog.String("route", ev.Route),
-			slog.String("model", ev.Model),
-			slog.Bool("stream", ev.Stream),
-			slog.Int("status", ev.Status),
-			slog.String("outcome", string(ev.Outcome)),
-			slog.String("target", ev.Target),
-			slog.Int("attempts", len(ev.Attempts)),
-			slog.Int("rate_limits", ev.RateLimits),
-			slog.Float64("latency_ms", ev.LatencyMs),
-			slog.Float64("ttfb_ms", ev.TTFBMs),
-			slog.Int("input_tokens", ev.InputTokens),
-			slog.Int("output_tokens", ev.OutputTokens),
-			slog.String("error", ev.Error),
-		)
-	}
+	logging.LogRequest(a.log, level, ev)
 	a.recorder.Record(ev)
 }
 
@@ -340,9 +329,9 @@ func (a *App) Close() {
 func (a *App) closeStore() {
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
-			a.log.Error("closing database", "path", a.cfg.DBPath, "error", err.Error())
+			a.log.Error("closing database", "error", err.Error())
 		}
-		a.store = nil
+		a.store, a.pg = nil, nil
 	}
 }
 
@@ -369,7 +358,10 @@ func (a *App) LogStartup(addr string) {
 	}
 	a.log.Info("llm-proxy listening", "addr", addr, "version", a.version, "targets", names,
 		"max_retries", a.cfg.MaxRetries, "demo", a.cfg.Demo)
-	if a.store != nil {
+	if a.pg != nil {
+		a.log.Info("data stored in PostgreSQL (DATABASE_URL; DB_PATH is ignored), shared with other replicas",
+			"replica", a.replica)
+	} else if a.store != nil {
 		a.log.Info("data stored in SQLite", "path", a.cfg.DBPath,
 			"note", "on a PaaS, mount a volume at this path's folder or the data is lost on redeploy")
 	} else {

@@ -48,6 +48,8 @@ type Config struct {
 	RetentionDays int           `env:"RETENTION_DAYS" envDefault:"30" help:"days of request log kept in the database (0: no age limit)"`
 	FlushInterval time.Duration `env:"FLUSH_INTERVAL" envDefault:"500ms" help:"how often request records are written to the database (at most this much is lost on a crash)"`
 	RecentSize    int           `env:"RECENT_SIZE" envDefault:"50" help:"latest requests shown on the dashboard"`
+	DatabaseURL   string        `env:"DATABASE_URL" help:"PostgreSQL URL (postgres://user:pass@host:5432/db?sslmode=require) shared by several replicas: totals, request log, chart, live feed, sessions, cooldowns; DB_PATH is then ignored"`
+	ReplicaName   string        `env:"REPLICA_NAME" help:"this replica's name in each record and the replicas list (default: <hostname>:<PORT>)"`
 
 	DashboardKeys   []string      `env:"DASHBOARD_KEY" envSeparator:"," help:"key(s) for the dashboard login and /api/stats (default: MY_ACCESS_KEY)"`
 	SessionTTL      time.Duration `env:"SESSION_TTL" envDefault:"24h" help:"dashboard session lifetime"`

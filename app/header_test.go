@@ -139,37 +139,34 @@ func TestE2E_NoKeysInLogs(t *testing.T) {
 // is relayed.
 func TestE2E_UpstreamKeyRedactedFromErrors(t *testing.T) {
 	t.Parallel()
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			up, p := setup(t, 1, func(c *Config) { c.MaxRetries = 1 })
-			up.Push(sim.Step{Status: 401, Body: f.errorBody("authentication_error", "Incorrect API key provided: "+upKeyA+". You can find your API key at …")})
-			a := p.call(f.req(f.body))
-			wantStatus(t, a, 401)
-			assertNoKeysIn(t, "relayed error body", string(a.body))
-			errorMessage(t, f.name, a.body) // still a well-formed error
+	eachFamily(t, func(t *testing.T, f family) {
+		up, p := setup(t, 1, func(c *Config) { c.MaxRetries = 1 })
+		up.Push(sim.Step{Status: 401, Body: f.errorBody("authentication_error", "Incorrect API key provided: "+upKeyA+". You can find your API key at …")})
+		a := p.call(f.req(f.body))
+		wantStatus(t, a, 401)
+		assertNoKeysIn(t, "relayed error body", string(a.body))
+		errorMessage(t, f.name, a.body) // still a well-formed error
 
-			// The last of several server errors, relayed, and a stream's error event.
-			up.Push(sim.Step{Status: 500, Body: "a"}, sim.Step{Status: 500, Body: "bad key " + upKeyA})
-			a = p.call(f.req(f.body))
-			wantStatus(t, a, 500)
-			assertNoKeysIn(t, "relayed 5xx body", string(a.body))
+		// The last of several server errors, relayed, and a stream's error event.
+		up.Push(sim.Step{Status: 500, Body: "a"}, sim.Step{Status: 500, Body: "bad key " + upKeyA})
+		a = p.call(f.req(f.body))
+		wantStatus(t, a, 500)
+		assertNoKeysIn(t, "relayed 5xx body", string(a.body))
 
-			up.Push(sim.Step{Status: 403, Body: f.errorBody("permission_error", "key "+upKeyA+" may not use this model")})
-			a, _, _ = p.stream(f.req(f.streamBody))
-			wantStatus(t, a, 403)
-			assertNoKeysIn(t, "relayed error to a stream request", string(a.body))
+		up.Push(sim.Step{Status: 403, Body: f.errorBody("permission_error", "key "+upKeyA+" may not use this model")})
+		a, _, _ = p.stream(f.req(f.streamBody))
+		wantStatus(t, a, 403)
+		assertNoKeysIn(t, "relayed error to a stream request", string(a.body))
 
-			// A stream whose first event is an error echoing the key, relayed
-			// when the retries run out.
-			echo := sim.Step{Events: []string{f.errorEvent("overloaded_error", "Overloaded (key "+upKeyA+")")}}
-			up.Push(echo, echo)
-			a, _, _ = p.stream(f.req(f.streamBody))
-			wantStatus(t, a, 200)
-			assert.Contains(t, string(a.body), "Overloaded (key ", "want the last first-event error relayed")
-			assertNoKeysIn(t, "relayed first-event error", string(a.body))
-		})
-	}
+		// A stream whose first event is an error echoing the key, relayed
+		// when the retries run out.
+		echo := sim.Step{Events: []string{f.errorEvent("overloaded_error", "Overloaded (key "+upKeyA+")")}}
+		up.Push(echo, echo)
+		a, _, _ = p.stream(f.req(f.streamBody))
+		wantStatus(t, a, 200)
+		assert.Contains(t, string(a.body), "Overloaded (key ", "want the last first-event error relayed")
+		assertNoKeysIn(t, "relayed first-event error", string(a.body))
+	})
 }
 
 // A missing or wrong key gets 401 Permission Denied in the family's shape,

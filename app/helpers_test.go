@@ -390,6 +390,22 @@ func wantErrorShape(t *testing.T, f family, body []byte, msg string) {
 // it fails the test when the shape is wrong.
 func errorMessage(t *testing.T, fam string, body []byte) string {
 	t.Helper()
+	msg, ok := parseError(fam, body)
+	if !ok {
+		if fam == "anthropic" {
+			assert.Failf(t, "not an Anthropic error body (type error, error.type, error.message)", "%s", body)
+		} else {
+			assert.Failf(t, `not an OpenAI error body ({"error":{"message","type"}})`, "%s", body)
+		}
+	}
+	return msg
+}
+
+// parseError returns the message of an error body in family fam's shape
+// (Anthropic: {"type":"error","error":{"type","message"}}; OpenAI:
+// {"error":{"message","type"}} without a top-level type), and whether the
+// body has that shape.
+func parseError(fam string, body []byte) (string, bool) {
 	if fam == "anthropic" {
 		var e struct {
 			Type  string `json:"type"`
@@ -399,10 +415,9 @@ func errorMessage(t *testing.T, fam string, body []byte) string {
 			} `json:"error"`
 		}
 		if err := json.Unmarshal(body, &e); err != nil || e.Type != "error" || e.Error == nil || e.Error.Type == "" || e.Error.Message == "" {
-			assert.Failf(t, "not an Anthropic error body (type error, error.type, error.message)", "%s", body)
-			return ""
+			return "", false
 		}
-		return e.Error.Message
+		return e.Error.Message, true
 	}
 	var e struct {
 		Error *struct {
@@ -412,10 +427,9 @@ func errorMessage(t *testing.T, fam string, body []byte) string {
 		Type *string `json:"type"`
 	}
 	if err := json.Unmarshal(body, &e); err != nil || e.Error == nil || e.Error.Message == "" || e.Error.Type == "" || e.Type != nil {
-		assert.Failf(t, `not an OpenAI error body ({"error":{"message","type"}})`, "%s", body)
-		return ""
+		return "", false
 	}
-	return e.Error.Message
+	return e.Error.Message, true
 }
 
 // wantStatus fails the test when the answer's status is not want.
@@ -487,3 +501,18 @@ func words(n int) []string {
 // allRateLimitedMsg is the message of the proxy's 429 when every attempt
 // was rate limited.
 const allRateLimitedMsg = "错误重试全都rate limit,请再次重试."
+
+// itoa is strconv.Itoa, short for building wire text in tests.
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// eachFamily runs test as a parallel subtest for each route family, named
+// after the family.
+func eachFamily(t *testing.T, test func(t *testing.T, f family)) {
+	t.Helper()
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, f)
+		})
+	}
+}

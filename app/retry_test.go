@@ -20,41 +20,38 @@ import (
 // exactly three attempts on three different targets.
 func TestE2E_RateLimitRetriedUntilSuccess(t *testing.T) {
 	t.Parallel()
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			up, p := setup(t, 3)
-			rl := sim.Step{Status: http.StatusTooManyRequests, Body: f.errorBody("rate_limit_error", "Rate limit reached")}
-			up.Push(rl, rl, sim.Step{Body: f.okBody, Header: map[string]string{"X-Upstream-Marker": "third"}})
+	eachFamily(t, func(t *testing.T, f family) {
+		up, p := setup(t, 3)
+		rl := sim.Step{Status: http.StatusTooManyRequests, Body: f.errorBody("rate_limit_error", "Rate limit reached")}
+		up.Push(rl, rl, sim.Step{Body: f.okBody, Header: map[string]string{"X-Upstream-Marker": "third"}})
 
-			a := p.call(f.req(f.body))
-			wantStatus(t, a, http.StatusOK)
-			assert.Equal(t, f.okBody, string(a.body), "want the third answer")
-			assert.Equal(t, "third", a.header.Get("X-Upstream-Marker"), "want the third answer's headers")
-			wantCount(t, "upstream", up, 3)
-			var keys []string
-			for _, r := range up.Requests() {
-				keys = append(keys, r.Key)
-			}
-			assert.Equal(t, []string{upKeyA, upKeyB, upKeyC}, keys, "upstream keys in order: every target once")
+		a := p.call(f.req(f.body))
+		wantStatus(t, a, http.StatusOK)
+		assert.Equal(t, f.okBody, string(a.body), "want the third answer")
+		assert.Equal(t, "third", a.header.Get("X-Upstream-Marker"), "want the third answer's headers")
+		wantCount(t, "upstream", up, 3)
+		var keys []string
+		for _, r := range up.Requests() {
+			keys = append(keys, r.Key)
+		}
+		assert.Equal(t, []string{upKeyA, upKeyB, upKeyC}, keys, "upstream keys in order: every target once")
 
-			ev := p.event(1)
-			assert.Equal(t, []string{"ta:429:rate_limit", "tb:429:rate_limit", "tc:200:ok"}, trail(ev))
-			assert.Equal(t, stats.OutcomeOK, ev.Outcome)
-			assert.Equal(t, 200, ev.Status)
-			assert.Equal(t, "tc", ev.Target)
-			assert.Equal(t, 2, ev.RateLimits)
-			assert.Equal(t, 11, ev.InputTokens)
-			assert.Equal(t, 7, ev.OutputTokens)
-			assert.Equal(t, f.path, ev.Route)
-			assert.Equal(t, stats.Family(f.name), ev.Family)
-			assert.False(t, ev.Stream)
-			tot := p.app.Recorder().Snapshot().Totals
-			assert.EqualValues(t, 1, tot.Successes, "totals %+v", tot)
-			assert.EqualValues(t, 2, tot.RateLimits, "totals %+v", tot)
-			assert.EqualValues(t, 2, tot.Retries, "totals %+v", tot)
-		})
-	}
+		ev := p.event(1)
+		assert.Equal(t, []string{"ta:429:rate_limit", "tb:429:rate_limit", "tc:200:ok"}, trail(ev))
+		assert.Equal(t, stats.OutcomeOK, ev.Outcome)
+		assert.Equal(t, 200, ev.Status)
+		assert.Equal(t, "tc", ev.Target)
+		assert.Equal(t, 2, ev.RateLimits)
+		assert.Equal(t, 11, ev.InputTokens)
+		assert.Equal(t, 7, ev.OutputTokens)
+		assert.Equal(t, f.path, ev.Route)
+		assert.Equal(t, stats.Family(f.name), ev.Family)
+		assert.False(t, ev.Stream)
+		tot := p.app.Recorder().Snapshot().Totals
+		assert.EqualValues(t, 1, tot.Successes, "totals %+v", tot)
+		assert.EqualValues(t, 2, tot.RateLimits, "totals %+v", tot)
+		assert.EqualValues(t, 2, tot.Retries, "totals %+v", tot)
+	})
 }
 
 // Every attempt rate limited: 429 with the fixed message in the family's
@@ -62,88 +59,79 @@ func TestE2E_RateLimitRetriedUntilSuccess(t *testing.T) {
 // and as other statuses whose body speaks of a rate limit.
 func TestE2E_AllRateLimited(t *testing.T) {
 	t.Parallel()
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			up, p := setup(t, 2, func(c *Config) { c.MaxRetries = 3 })
-			up.Push(
-				sim.Step{Status: 429, Body: f.errorBody("rate_limit_error", "Rate limit reached")},
-				sim.Step{Status: 403, Body: f.errorBody("permission_error", "Too Many Requests for this organization")},
-				sim.Step{Status: 429, Body: "slow down"},
-				sim.Step{Status: 503, Body: f.errorBody("api_error", "upstream rate_limit exceeded")},
-				sim.Step{Body: f.okBody}, // never reached
-				sim.Step{Body: f.okBody},
-			)
-			a := p.call(f.req(f.body))
-			wantStatus(t, a, http.StatusTooManyRequests)
-			wantErrorShape(t, f, a.body, allRateLimitedMsg)
-			assert.True(t, strings.HasPrefix(a.header.Get("Content-Type"), "application/json"), "Content-Type = %q", a.header.Get("Content-Type"))
-			assert.Empty(t, a.header.Get("Retry-After"), "no target announced one")
-			wantCount(t, "upstream", up, 4)
-			assert.Equal(t, 2, up.Pending(), "pending steps")
-			ev := p.event(1)
-			assert.Equal(t, []string{"ta:429:rate_limit", "tb:403:rate_limit", "ta:429:rate_limit", "tb:503:rate_limit"}, trail(ev))
-			assert.Equal(t, stats.OutcomeRateLimited, ev.Outcome)
-			assert.Equal(t, 429, ev.Status)
-			assert.Equal(t, 4, ev.RateLimits)
-			assert.Empty(t, ev.Target)
-		})
-	}
+	eachFamily(t, func(t *testing.T, f family) {
+		up, p := setup(t, 2, func(c *Config) { c.MaxRetries = 3 })
+		up.Push(
+			sim.Step{Status: 429, Body: f.errorBody("rate_limit_error", "Rate limit reached")},
+			sim.Step{Status: 403, Body: f.errorBody("permission_error", "Too Many Requests for this organization")},
+			sim.Step{Status: 429, Body: "slow down"},
+			sim.Step{Status: 503, Body: f.errorBody("api_error", "upstream rate_limit exceeded")},
+			sim.Step{Body: f.okBody}, // never reached
+			sim.Step{Body: f.okBody},
+		)
+		a := p.call(f.req(f.body))
+		wantStatus(t, a, http.StatusTooManyRequests)
+		wantErrorShape(t, f, a.body, allRateLimitedMsg)
+		assert.True(t, strings.HasPrefix(a.header.Get("Content-Type"), "application/json"), "Content-Type = %q", a.header.Get("Content-Type"))
+		assert.Empty(t, a.header.Get("Retry-After"), "no target announced one")
+		wantCount(t, "upstream", up, 4)
+		assert.Equal(t, 2, up.Pending(), "pending steps")
+		ev := p.event(1)
+		assert.Equal(t, []string{"ta:429:rate_limit", "tb:403:rate_limit", "ta:429:rate_limit", "tb:503:rate_limit"}, trail(ev))
+		assert.Equal(t, stats.OutcomeRateLimited, ev.Outcome)
+		assert.Equal(t, 429, ev.Status)
+		assert.Equal(t, 4, ev.RateLimits)
+		assert.Empty(t, ev.Target)
+	})
 }
 
 // A 200 stream whose first event is a rate-limit error is retried; the
 // client sees only the next target's stream.
 func TestE2E_StreamFirstEventRateLimitRetried(t *testing.T) {
 	t.Parallel()
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			up, p := setup(t, 3)
-			good := f.stream(words(3), 5, 3)
-			up.Push(
-				sim.Step{Events: []string{f.errorEvent("rate_limit_error", "Rate limit reached for requests")}},
-				// a leading comment does not hide the error event
-				sim.Step{Events: []string{": PROCESSING\n\n", f.errorEvent("rate_limit_error", "rate_limit_exceeded"), "data: never relayed\n\n"}},
-				sim.Step{Events: good},
-			)
-			a, evs := p.streamOK(f.req(f.streamBody))
-			wantStatus(t, a, http.StatusOK)
-			assert.True(t, strings.HasPrefix(a.header.Get("Content-Type"), "text/event-stream"), "Content-Type = %q", a.header.Get("Content-Type"))
-			assert.Equal(t, concat(good), string(a.body), "the third target's stream only")
-			assert.Len(t, evs, len(good))
-			wantCount(t, "upstream", up, 3)
-			ev := p.event(1)
-			assert.Equal(t, []string{"ta:200:rate_limit", "tb:200:rate_limit", "tc:200:ok"}, trail(ev))
-			assert.Equal(t, stats.OutcomeOK, ev.Outcome)
-			assert.True(t, ev.Stream)
-			assert.True(t, ev.Terminal)
-			assert.Equal(t, 2, ev.RateLimits)
-			assert.Equal(t, "tc", ev.Target)
-			assert.Equal(t, 5, ev.InputTokens)
-			assert.Equal(t, 3, ev.OutputTokens)
-		})
-	}
+	eachFamily(t, func(t *testing.T, f family) {
+		up, p := setup(t, 3)
+		good := f.stream(words(3), 5, 3)
+		up.Push(
+			sim.Step{Events: []string{f.errorEvent("rate_limit_error", "Rate limit reached for requests")}},
+			// a leading comment does not hide the error event
+			sim.Step{Events: []string{": PROCESSING\n\n", f.errorEvent("rate_limit_error", "rate_limit_exceeded"), "data: never relayed\n\n"}},
+			sim.Step{Events: good},
+		)
+		a, evs := p.streamOK(f.req(f.streamBody))
+		wantStatus(t, a, http.StatusOK)
+		assert.True(t, strings.HasPrefix(a.header.Get("Content-Type"), "text/event-stream"), "Content-Type = %q", a.header.Get("Content-Type"))
+		assert.Equal(t, concat(good), string(a.body), "the third target's stream only")
+		assert.Len(t, evs, len(good))
+		wantCount(t, "upstream", up, 3)
+		ev := p.event(1)
+		assert.Equal(t, []string{"ta:200:rate_limit", "tb:200:rate_limit", "tc:200:ok"}, trail(ev))
+		assert.Equal(t, stats.OutcomeOK, ev.Outcome)
+		assert.True(t, ev.Stream)
+		assert.True(t, ev.Terminal)
+		assert.Equal(t, 2, ev.RateLimits)
+		assert.Equal(t, "tc", ev.Target)
+		assert.Equal(t, 5, ev.InputTokens)
+		assert.Equal(t, 3, ev.OutputTokens)
+	})
 }
 
 // A 500, then an answer.
 func TestE2E_ServerErrorThenSuccess(t *testing.T) {
 	t.Parallel()
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			up, p := setup(t, 2)
-			up.Push(sim.Step{Status: 500, Body: f.errorBody("server_error", "internal")}, sim.Step{Body: f.okBody})
+	eachFamily(t, func(t *testing.T, f family) {
+		up, p := setup(t, 2)
+		up.Push(sim.Step{Status: 500, Body: f.errorBody("server_error", "internal")}, sim.Step{Body: f.okBody})
 
-			a := p.call(f.req(f.body))
-			wantStatus(t, a, http.StatusOK)
-			assert.Equal(t, f.okBody, string(a.body))
-			wantCount(t, "upstream", up, 2)
-			ev := p.event(1)
-			assert.Equal(t, []string{"ta:500:server_error", "tb:200:ok"}, trail(ev))
-			assert.Equal(t, stats.OutcomeOK, ev.Outcome)
-			assert.Zero(t, ev.RateLimits)
-		})
-	}
+		a := p.call(f.req(f.body))
+		wantStatus(t, a, http.StatusOK)
+		assert.Equal(t, f.okBody, string(a.body))
+		wantCount(t, "upstream", up, 2)
+		ev := p.event(1)
+		assert.Equal(t, []string{"ta:500:server_error", "tb:200:ok"}, trail(ev))
+		assert.Equal(t, stats.OutcomeOK, ev.Outcome)
+		assert.Zero(t, ev.RateLimits)
+	})
 }
 
 // When every attempt gets a 5xx, the last one is relayed byte for byte:
@@ -288,36 +276,33 @@ func TestFaults_OverloadRetried(t *testing.T) {
 // answers at all the client gets 502 in the family's shape.
 func TestFaults_ConnectionRefused(t *testing.T) {
 	t.Parallel()
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			up := newUpstream(t, sim.Options{})
-			cfg := testConfig([]string{closedPortURL(t), up.URL()}, []string{upKeyA, upKeyB})
-			cfg.TargetNames = []string{"dead", "live"}
-			p := startProxy(t, cfg)
-			for _, body := range []string{f.body, f.streamBody} {
-				wantStatus(t, p.call(f.req(body)), 200)
-			}
-			evs := p.events(2)
-			// The first request starts on "dead"; the second starts on "live".
-			assert.Equal(t, []string{"dead:0:connect_error", "live:200:ok"}, trail(evs[0]))
-			assert.Equal(t, stats.OutcomeOK, evs[1].Outcome)
-			assert.Equal(t, "live", evs[1].Target)
-			wantCount(t, "live upstream", up, 2)
+	eachFamily(t, func(t *testing.T, f family) {
+		up := newUpstream(t, sim.Options{})
+		cfg := testConfig([]string{closedPortURL(t), up.URL()}, []string{upKeyA, upKeyB})
+		cfg.TargetNames = []string{"dead", "live"}
+		p := startProxy(t, cfg)
+		for _, body := range []string{f.body, f.streamBody} {
+			wantStatus(t, p.call(f.req(body)), 200)
+		}
+		evs := p.events(2)
+		// The first request starts on "dead"; the second starts on "live".
+		assert.Equal(t, []string{"dead:0:connect_error", "live:200:ok"}, trail(evs[0]))
+		assert.Equal(t, stats.OutcomeOK, evs[1].Outcome)
+		assert.Equal(t, "live", evs[1].Target)
+		wantCount(t, "live upstream", up, 2)
 
-			// Every target refused.
-			cfg2 := testConfig([]string{closedPortURL(t), closedPortURL(t)}, []string{upKeyA, upKeyB})
-			cfg2.MaxRetries = 3
-			p2 := startProxy(t, cfg2)
-			a := p2.call(f.req(f.body))
-			wantStatus(t, a, 502)
-			wantErrorShape(t, f, a.body, "")
-			ev := p2.event(1)
-			assert.Equal(t, []string{"connect_error", "connect_error", "connect_error", "connect_error"}, reasons(ev))
-			assert.Equal(t, stats.OutcomeUnreachable, ev.Outcome)
-			assert.Equal(t, 502, ev.Status)
-		})
-	}
+		// Every target refused.
+		cfg2 := testConfig([]string{closedPortURL(t), closedPortURL(t)}, []string{upKeyA, upKeyB})
+		cfg2.MaxRetries = 3
+		p2 := startProxy(t, cfg2)
+		a := p2.call(f.req(f.body))
+		wantStatus(t, a, 502)
+		wantErrorShape(t, f, a.body, "")
+		ev := p2.event(1)
+		assert.Equal(t, []string{"connect_error", "connect_error", "connect_error", "connect_error"}, reasons(ev))
+		assert.Equal(t, stats.OutcomeUnreachable, ev.Outcome)
+		assert.Equal(t, 502, ev.Status)
+	})
 }
 
 // A 400 context-length error is relayed at once, never retried, for plain and

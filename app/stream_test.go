@@ -61,33 +61,30 @@ func TestE2E_StreamArrivesIncrementally(t *testing.T) {
 // marker is invented and nothing is retried.
 func TestE2E_MidStreamDeath(t *testing.T) {
 	t.Parallel()
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			up, p := setup(t, 2)
-			full := f.stream(words(5), 4, 5)
-			sent := full[:4]
-			up.Push(sim.Step{Events: sent, Fault: sim.FaultCutStream, Interval: 10 * time.Millisecond},
-				sim.Step{Events: full})
+	eachFamily(t, func(t *testing.T, f family) {
+		up, p := setup(t, 2)
+		full := f.stream(words(5), 4, 5)
+		sent := full[:4]
+		up.Push(sim.Step{Events: sent, Fault: sim.FaultCutStream, Interval: 10 * time.Millisecond},
+			sim.Step{Events: full})
 
-			a, evs, err := p.stream(f.req(f.streamBody))
-			require.NoError(t, err, "the client stream should end cleanly with an error event")
-			wantStatus(t, a, 200)
-			require.True(t, strings.HasPrefix(string(a.body), concat(sent)), "client stream does not start with the upstream's events:\n%s", a.body)
-			rest := strings.TrimPrefix(string(a.body), concat(sent))
-			require.Len(t, evs, len(sent)+1, "events sent + 1 error event; tail %q", rest)
-			checkStreamErrorEvent(t, f, evs[len(evs)-1].raw)
-			assert.NotContains(t, string(a.body), "[DONE]", "a terminal marker was invented")
-			assert.NotContains(t, string(a.body), "message_stop", "a terminal marker was invented")
-			wantCount(t, "upstream", up, 1)
-			ev := p.event(1)
-			assert.Equal(t, stats.OutcomeStreamBroken, ev.Outcome)
-			assert.False(t, ev.Terminal)
-			assert.False(t, ev.Success())
-			assert.Len(t, ev.Attempts, 1, "trail %v", trail(ev))
-			assert.NotEmpty(t, ev.Error)
-		})
-	}
+		a, evs, err := p.stream(f.req(f.streamBody))
+		require.NoError(t, err, "the client stream should end cleanly with an error event")
+		wantStatus(t, a, 200)
+		require.True(t, strings.HasPrefix(string(a.body), concat(sent)), "client stream does not start with the upstream's events:\n%s", a.body)
+		rest := strings.TrimPrefix(string(a.body), concat(sent))
+		require.Len(t, evs, len(sent)+1, "events sent + 1 error event; tail %q", rest)
+		checkStreamErrorEvent(t, f, evs[len(evs)-1].raw)
+		assert.NotContains(t, string(a.body), "[DONE]", "a terminal marker was invented")
+		assert.NotContains(t, string(a.body), "message_stop", "a terminal marker was invented")
+		wantCount(t, "upstream", up, 1)
+		ev := p.event(1)
+		assert.Equal(t, stats.OutcomeStreamBroken, ev.Outcome)
+		assert.False(t, ev.Terminal)
+		assert.False(t, ev.Success())
+		assert.Len(t, ev.Attempts, 1, "trail %v", trail(ev))
+		assert.NotEmpty(t, ev.Error)
+	})
 }
 
 // checkStreamErrorEvent checks that raw is an SSE error event in the family's shape.
@@ -107,39 +104,36 @@ func checkStreamErrorEvent(t *testing.T, f family, raw string) {
 // routes, event: ping on /v1/messages; the data is relayed unchanged around them.
 func TestE2E_KeepAliveDuringSilence(t *testing.T) {
 	t.Parallel()
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			up, p := setup(t, 1, func(c *Config) {
-				c.KeepAliveInterval = 200 * time.Millisecond
-				c.StreamIdleTimeout = 3 * time.Second
-			})
-			evs := f.stream(words(2), 2, 2)
-			up.Push(sim.Step{Events: []string{concat(evs[:2]), concat(evs[2:])}, Interval: 1200 * time.Millisecond})
-
-			a, got := p.streamOK(f.req(f.streamBody))
-			wantStatus(t, a, 200)
-			want := ": keep-alive\n\n"
-			if f.name == "anthropic" {
-				want = proxyPing
-			}
-			var kas int
-			var data strings.Builder
-			for _, e := range got {
-				if e.raw == want {
-					kas++
-					continue
-				}
-				assert.False(t, strings.HasPrefix(e.raw, ":"), "unexpected comment %q", e.raw)
-				data.WriteString(e.raw)
-			}
-			assert.GreaterOrEqual(t, kas, 3, "keep-alives (%q) in a 1.2s silence with a 200ms interval; stream:\n%s", want, a.body)
-			assert.Equal(t, concat(evs), data.String(), "data events")
-			ev := p.event(1)
-			assert.Equal(t, stats.OutcomeOK, ev.Outcome)
-			assert.True(t, ev.Terminal)
+	eachFamily(t, func(t *testing.T, f family) {
+		up, p := setup(t, 1, func(c *Config) {
+			c.KeepAliveInterval = 200 * time.Millisecond
+			c.StreamIdleTimeout = 3 * time.Second
 		})
-	}
+		evs := f.stream(words(2), 2, 2)
+		up.Push(sim.Step{Events: []string{concat(evs[:2]), concat(evs[2:])}, Interval: 1200 * time.Millisecond})
+
+		a, got := p.streamOK(f.req(f.streamBody))
+		wantStatus(t, a, 200)
+		want := ": keep-alive\n\n"
+		if f.name == "anthropic" {
+			want = proxyPing
+		}
+		var kas int
+		var data strings.Builder
+		for _, e := range got {
+			if e.raw == want {
+				kas++
+				continue
+			}
+			assert.False(t, strings.HasPrefix(e.raw, ":"), "unexpected comment %q", e.raw)
+			data.WriteString(e.raw)
+		}
+		assert.GreaterOrEqual(t, kas, 3, "keep-alives (%q) in a 1.2s silence with a 200ms interval; stream:\n%s", want, a.body)
+		assert.Equal(t, concat(evs), data.String(), "data events")
+		ev := p.event(1)
+		assert.Equal(t, stats.OutcomeOK, ev.Outcome)
+		assert.True(t, ev.Terminal)
+	})
 }
 
 // A stream that stalls: after the idle timeout the client gets an error
@@ -147,41 +141,38 @@ func TestE2E_KeepAliveDuringSilence(t *testing.T) {
 // closed; the record says stream_broken.
 func TestFaults_StreamStall(t *testing.T) {
 	t.Parallel()
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			up, p := setup(t, 2, func(c *Config) {
-				c.StreamIdleTimeout = time.Second
-				c.KeepAliveInterval = 200 * time.Millisecond
-			})
-			evs := f.stream(words(4), 4, 4)
-			sent := evs[:4]
-			up.Push(sim.Step{Events: sent, Fault: sim.FaultStall})
-
-			a, got, err := p.stream(f.req(f.streamBody))
-			require.NoError(t, err, "the stream should end with an error event")
-			wantStatus(t, a, 200)
-			data := dataEvents(got)
-			require.Len(t, data, len(sent)+1, "data events: sent + 1 error event:\n%s", a.body)
-			var relayed strings.Builder
-			for _, e := range data[:len(sent)] {
-				relayed.WriteString(e.raw)
-			}
-			assert.Equal(t, concat(sent), relayed.String(), "relayed events")
-			last := data[len(data)-1]
-			checkStreamErrorEvent(t, f, last.raw)
-			idle := last.at - data[len(sent)-1].at
-			assert.True(t, idle >= 900*time.Millisecond && idle <= 2500*time.Millisecond, "error event %v after the last data, want the 1s idle timeout", idle)
-			assert.NotContains(t, string(a.body), "[DONE]", "terminal marker invented")
-			assert.NotContains(t, string(a.body), "message_stop", "terminal marker invented")
-			waitGone(t, up, 2*time.Second)
-			wantCount(t, "upstream", up, 1)
-			ev := p.event(1)
-			assert.Equal(t, stats.OutcomeStreamBroken, ev.Outcome)
-			assert.False(t, ev.Terminal)
-			assert.NotEmpty(t, ev.Error)
+	eachFamily(t, func(t *testing.T, f family) {
+		up, p := setup(t, 2, func(c *Config) {
+			c.StreamIdleTimeout = time.Second
+			c.KeepAliveInterval = 200 * time.Millisecond
 		})
-	}
+		evs := f.stream(words(4), 4, 4)
+		sent := evs[:4]
+		up.Push(sim.Step{Events: sent, Fault: sim.FaultStall})
+
+		a, got, err := p.stream(f.req(f.streamBody))
+		require.NoError(t, err, "the stream should end with an error event")
+		wantStatus(t, a, 200)
+		data := dataEvents(got)
+		require.Len(t, data, len(sent)+1, "data events: sent + 1 error event:\n%s", a.body)
+		var relayed strings.Builder
+		for _, e := range data[:len(sent)] {
+			relayed.WriteString(e.raw)
+		}
+		assert.Equal(t, concat(sent), relayed.String(), "relayed events")
+		last := data[len(data)-1]
+		checkStreamErrorEvent(t, f, last.raw)
+		idle := last.at - data[len(sent)-1].at
+		assert.True(t, idle >= 900*time.Millisecond && idle <= 2500*time.Millisecond, "error event %v after the last data, want the 1s idle timeout", idle)
+		assert.NotContains(t, string(a.body), "[DONE]", "terminal marker invented")
+		assert.NotContains(t, string(a.body), "message_stop", "terminal marker invented")
+		waitGone(t, up, 2*time.Second)
+		wantCount(t, "upstream", up, 1)
+		ev := p.event(1)
+		assert.Equal(t, stats.OutcomeStreamBroken, ev.Outcome)
+		assert.False(t, ev.Terminal)
+		assert.NotEmpty(t, ev.Error)
+	})
 }
 
 // A malformed event in a stream is relayed as it is; the rest is intact and
@@ -217,21 +208,18 @@ func TestFaults_MalformedEventRelayed(t *testing.T) {
 // ok with terminal=false.
 func TestFaults_StreamWithoutTerminalMarker(t *testing.T) {
 	t.Parallel()
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			up, p := setup(t, 1)
-			full := f.stream(words(3), 8, 3)
-			evs := full[:len(full)-1] // everything but [DONE] / message_stop
-			up.Push(sim.Step{Events: evs})
-			a, _ := p.streamOK(f.req(f.streamBody))
-			wantStatus(t, a, 200)
-			assert.Equal(t, concat(evs), string(a.body), "want exactly the stream")
-			ev := p.event(1)
-			wantRecordOK(t, ev, false, 8, 3)
-			assert.Equal(t, 200, ev.Status)
-		})
-	}
+	eachFamily(t, func(t *testing.T, f family) {
+		up, p := setup(t, 1)
+		full := f.stream(words(3), 8, 3)
+		evs := full[:len(full)-1] // everything but [DONE] / message_stop
+		up.Push(sim.Step{Events: evs})
+		a, _ := p.streamOK(f.req(f.streamBody))
+		wantStatus(t, a, 200)
+		assert.Equal(t, concat(evs), string(a.body), "want exactly the stream")
+		ev := p.event(1)
+		wantRecordOK(t, ev, false, 8, 3)
+		assert.Equal(t, 200, ev.Status)
+	})
 }
 
 // A single SSE event larger than 1 MiB is relayed intact, first or in the middle.

@@ -62,50 +62,47 @@ func TestFaults_SilentUpstreamTimesOut(t *testing.T) {
 // the idle timeout do not cut a stream.
 func TestFaults_SlowButWithinLimits(t *testing.T) {
 	t.Parallel()
-	for _, f := range families {
-		t.Run(f.name, func(t *testing.T) {
-			t.Parallel()
-			up := newUpstream(t, sim.Options{})
-			cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
-			cfg.StreamFirstByteTimeout = 3 * time.Second
-			cfg.ResponseTimeout = 3 * time.Second
-			cfg.StreamIdleTimeout = time.Second
-			cfg.KeepAliveInterval = 300 * time.Millisecond
-			p := startProxy(t, cfg)
+	eachFamily(t, func(t *testing.T, f family) {
+		up := newUpstream(t, sim.Options{})
+		cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
+		cfg.StreamFirstByteTimeout = 3 * time.Second
+		cfg.ResponseTimeout = 3 * time.Second
+		cfg.StreamIdleTimeout = time.Second
+		cfg.KeepAliveInterval = 300 * time.Millisecond
+		p := startProxy(t, cfg)
 
-			// First event after 1.5s (headers at once).
-			evs := f.stream(words(3), 3, 3)
-			up.Push(sim.Step{Events: evs, FirstDelay: 1500 * time.Millisecond})
-			a, got := p.streamOK(f.req(f.streamBody))
-			wantStatus(t, a, 200)
-			assert.Equal(t, concat(evs), string(a.body), "slow first token: stream")
-			assert.GreaterOrEqual(t, got[0].at, 1400*time.Millisecond, "first event: the step's delay did not apply")
-			// Non-stream answer after 1.5s.
-			up.Push(sim.Step{Body: f.okBody, HeaderDelay: 1500 * time.Millisecond})
-			wantStatus(t, p.call(f.req(f.body)), 200)
+		// First event after 1.5s (headers at once).
+		evs := f.stream(words(3), 3, 3)
+		up.Push(sim.Step{Events: evs, FirstDelay: 1500 * time.Millisecond})
+		a, got := p.streamOK(f.req(f.streamBody))
+		wantStatus(t, a, 200)
+		assert.Equal(t, concat(evs), string(a.body), "slow first token: stream")
+		assert.GreaterOrEqual(t, got[0].at, 1400*time.Millisecond, "first event: the step's delay did not apply")
+		// Non-stream answer after 1.5s.
+		up.Push(sim.Step{Body: f.okBody, HeaderDelay: 1500 * time.Millisecond})
+		wantStatus(t, p.call(f.req(f.body)), 200)
 
-			// Stream running 2.8s in total with a 700ms pause each time:
-			// beyond the 1s first-byte timeout but never idle for 1s.
-			cfg2 := cfg
-			cfg2.StreamFirstByteTimeout = time.Second
-			p2 := startProxy(t, cfg2)
-			long := f.stream(words(1), 1, 1)
-			n := len(long)
-			chunks := []string{concat(long[:2]), concat(long[2 : n-2]), long[n-2], long[n-1]}
-			up.Push(sim.Step{Events: chunks, Interval: 700 * time.Millisecond})
-			c, _ := p2.streamOK(f.req(f.streamBody))
-			wantStatus(t, c, 200)
-			var data strings.Builder
-			for _, e := range dataEvents(splitEvents(string(c.body))) {
-				data.WriteString(e.raw)
-			}
-			assert.Equal(t, concat(long), data.String(), "long stream cut or changed:\n%s", c.body)
-			for i, ev := range append(p.events(2), p2.event(1)) {
-				assert.Equal(t, stats.OutcomeOK, ev.Outcome, "record %d: trail %v", i, trail(ev))
-				assert.Len(t, ev.Attempts, 1, "record %d: trail %v", i, trail(ev))
-			}
-		})
-	}
+		// Stream running 2.8s in total with a 700ms pause each time:
+		// beyond the 1s first-byte timeout but never idle for 1s.
+		cfg2 := cfg
+		cfg2.StreamFirstByteTimeout = time.Second
+		p2 := startProxy(t, cfg2)
+		long := f.stream(words(1), 1, 1)
+		n := len(long)
+		chunks := []string{concat(long[:2]), concat(long[2 : n-2]), long[n-2], long[n-1]}
+		up.Push(sim.Step{Events: chunks, Interval: 700 * time.Millisecond})
+		c, _ := p2.streamOK(f.req(f.streamBody))
+		wantStatus(t, c, 200)
+		var data strings.Builder
+		for _, e := range dataEvents(splitEvents(string(c.body))) {
+			data.WriteString(e.raw)
+		}
+		assert.Equal(t, concat(long), data.String(), "long stream cut or changed:\n%s", c.body)
+		for i, ev := range append(p.events(2), p2.event(1)) {
+			assert.Equal(t, stats.OutcomeOK, ev.Outcome, "record %d: trail %v", i, trail(ev))
+			assert.Len(t, ev.Attempts, 1, "record %d: trail %v", i, trail(ev))
+		}
+	})
 }
 
 // splitEvents cuts wire text into events.

@@ -57,9 +57,10 @@ type streamRelay struct {
 
 	w          io.Writer // the client, during WriteTo
 	scan       upstream.Scanner
-	deadlineAt int64 // unix nanos of the client write deadline set last
-	gone       bool  // a client write failed
-	slow       bool  // … because of the write deadline: the client stopped reading
+	tail       []byte // the last tailSize bytes of a plain answer, for its usage report
+	deadlineAt int64  // unix nanos of the client write deadline set last
+	gone       bool   // a client write failed
+	slow       bool   // … because of the write deadline: the client stopped reading
 	finished   bool
 }
 
@@ -108,6 +109,8 @@ func (s *streamRelay) WriteTo(w io.Writer) (written int64, err error) {
 	if s.sse {
 		s.scan.Feed(s.res.Prefix)
 		body.Watch(s.idle, s.keepAlive, s.silence)
+	} else {
+		s.keepTail(s.res.Prefix)
 	}
 	bp := relayBufs.Get().(*[]byte)
 	defer relayBufs.Put(bp)
@@ -121,6 +124,8 @@ func (s *streamRelay) WriteTo(w io.Writer) (written int64, err error) {
 			written += int64(n)
 			if s.sse {
 				s.scan.Feed(buf[:n])
+			} else {
+				s.keepTail(buf[:n])
 			}
 		}
 		if rerr != nil {
@@ -128,6 +133,22 @@ func (s *streamRelay) WriteTo(w io.Writer) (written int64, err error) {
 			return written, nil
 		}
 	}
+}
+
+// tailSize is how much of the end of a plain answer is kept: enough for a
+// usage object with its details.
+const tailSize = 1 << 10
+
+// keepTail keeps the last tailSize bytes relayed.
+func (s *streamRelay) keepTail(b []byte) {
+	if len(b) >= tailSize {
+		s.tail = append(s.tail[:0], b[len(b)-tailSize:]...)
+		return
+	}
+	if drop := len(s.tail) + len(b) - tailSize; drop > 0 {
+		s.tail = s.tail[:copy(s.tail, s.tail[drop:])]
+	}
+	s.tail = append(s.tail, b...)
 }
 
 // write sends b to the client (one flushed chunk) within the write deadline.
@@ -196,6 +217,10 @@ func (s *streamRelay) finish(readErr error) (err error) {
 		err = errClientGone
 	case readErr == nil || errors.Is(readErr, io.EOF):
 		ev.Outcome = stats.OutcomeOK
+		if !s.sse {
+			u := upstream.UsageFromTail(s.tail)
+			ev.InputTokens, ev.OutputTokens = u.Input, u.Output
+		}
 	case cause == upstream.CauseTimeout && s.sse:
 		ev.Outcome = stats.OutcomeStreamBroken
 		ev.Error = "upstream stalled: no data for " + strconv.Itoa(int(s.idle.Seconds())) + "s"

@@ -99,7 +99,13 @@
       reason_timeout: 'timeout',
       reason_client_error: 'client error',
       reason_stream_error: 'stream error',
-      reason_client_gone: 'client left'
+      reason_client_gone: 'client left',
+      db_down: 'Database unavailable since {0} — records wait in memory ({1} queued, {2} dropped)',
+      replicas: 'Replicas',
+      replica_alive: 'alive',
+      replica_gone: 'gone',
+      replica_detail: '{0} · {1} in flight · seen {2} ago',
+      replica_this: 'this page'
     },
     zh: {
       title_dash: 'llm-proxy · 仪表盘',
@@ -190,7 +196,13 @@
       reason_timeout: '超时',
       reason_client_error: '客户端错误',
       reason_stream_error: '流错误',
-      reason_client_gone: '客户端已离开'
+      reason_client_gone: '客户端已离开',
+      db_down: '数据库自 {0} 起不可用 — 记录暂存在内存中（排队 {1} 条，丢弃 {2} 条）',
+      replicas: '副本',
+      replica_alive: '在线',
+      replica_gone: '离线',
+      replica_detail: '{0} · 进行中 {1} 个 · {2}前可见',
+      replica_this: '本页'
     }
   };
 
@@ -361,7 +373,10 @@
     ids: new Set(),
     series: new Map(),    // unix second -> {t, requests, failures, avg_latency_ms}
     expanded: new Set(),
-    freshUntil: new Map() // event id -> ms until which its row is highlighted
+    freshUntil: new Map(), // event id -> ms until which its row is highlighted
+    replica: '',          // this replica's name (REPLICA_NAME)
+    database: null,       // {ok, since, dropped, queued} with a store
+    replicas: []          // replicas sharing the store (PostgreSQL)
   };
 
   function serverNow() { return Date.now() + state.skew; }
@@ -486,8 +501,53 @@
     if (Array.isArray(s.series)) {
       for (var j = 0; j < s.series.length; j++) addPoint(s.series[j]);
     }
+    state.replica = s.replica || '';
+    applyStatus(s);
     state.haveSnapshot = true;
     renderAll();
+  }
+
+  // applyStatus takes the store's state and the replicas list (snapshot and
+  // updates carry them when there is a store / several replicas).
+  function applyStatus(m) {
+    if (m.database) state.database = m.database;
+    if (Array.isArray(m.replicas)) state.replicas = m.replicas;
+    renderStatus();
+  }
+
+  function renderStatus() {
+    var db = state.database;
+    var down = !!(db && db.ok === false);
+    document.body.setAttribute('data-db', down ? 'down' : 'ok');
+    if (down) {
+      var since = db.since ? parseTime(db.since) : null;
+      setText($('db-banner-text'), t('db_down', since !== null ? fmtClock(new Date(since - state.skew)) : '?',
+        fmtInt(db.queued || 0), fmtInt(db.dropped || 0)));
+    }
+    var card = $('replicas-card');
+    var list = $('replicas');
+    if (!card || !list) return;
+    var rs = state.replicas || [];
+    card.hidden = rs.length === 0;
+    var now = serverNow();
+    var frag = document.createDocumentFragment();
+    var alive = 0;
+    for (var i = 0; i < rs.length; i++) {
+      var r = rs[i] || {};
+      if (r.alive) alive++;
+      var li = el('li', 'target' + (r.alive ? '' : ' cooling'));
+      var line = el('div', 'target-line');
+      line.appendChild(el('span', 'target-name', (r.name || '?') + (r.name === state.replica ? ' (' + t('replica_this') + ')' : '')));
+      line.appendChild(el('span', 'chip chip-dot ' + (r.alive ? 'chip-ok' : 'chip-warn'),
+        r.alive ? t('replica_alive') : t('replica_gone')));
+      li.appendChild(line);
+      var seen = r.last_seen ? parseTime(r.last_seen) : null;
+      li.appendChild(el('div', 'target-detail', t('replica_detail', r.version || '?', fmtInt(r.in_flight || 0),
+        seen !== null ? fmtSpan(Math.max(0, (now - seen) / 1000)) : '?')));
+      frag.appendChild(li);
+    }
+    list.replaceChildren(frag);
+    setText($('replicas-count'), alive + '/' + rs.length);
   }
 
   function applyUpdate(u) {
@@ -521,6 +581,7 @@
       for (var pi = 0; pi < u.points.length; pi++) addPoint(u.points[pi]);
       requestChart();
     }
+    applyStatus(u);
   }
 
   // addPoint stores one per-second point; a later point for the same second
@@ -1102,6 +1163,7 @@
 
   function tick() {
     renderClock();
+    if (state.replicas.length) renderStatus();
     if (state.targets.length) renderTargets();
     updateBanner();
     requestChart(); // the time axis slides even without traffic

@@ -63,6 +63,8 @@ type Attempt struct {
 type Event struct {
 	// ID is assigned by the Recorder (monotonic, survives restarts with the store); 0 before.
 	ID int64 `json:"id"`
+	// Replica is the REPLICA_NAME of the process that served it.
+	Replica string `json:"replica,omitempty"`
 	// Time is when the request arrived.
 	Time time.Time `json:"time"`
 	// Method is the HTTP method.

@@ -20,6 +20,9 @@ const (
 	DefaultSubscriberBuffer = 16
 	// DefaultBatchInterval is the live-feed coalescing interval when Options.BatchInterval is 0.
 	DefaultBatchInterval = 200 * time.Millisecond
+	// statusInterval is how often at most an update without traffic carries
+	// the store's state and the replicas list.
+	statusInterval = 2 * time.Second
 	// MaxBatchInterval is the longest allowed Options.BatchInterval.
 	MaxBatchInterval = 250 * time.Millisecond
 )
@@ -28,9 +31,13 @@ const (
 type Options struct {
 	// RecentSize is how many recent events the Snapshot holds; 0 means 50.
 	RecentSize int
-	// Store persists counters and events and restores them at start; nil
-	// keeps everything in memory. The Recorder does not close it.
-	Store *Store
+	// Store persists counters, events and the series and restores them at
+	// start; nil keeps everything in memory. The Recorder does not close
+	// it. A SharedStore also brings in the other replicas' state.
+	Store Store
+	// Replica names this process in every Event (Event.Replica); "" leaves
+	// the field empty.
+	Replica string
 	// Targets provides the upstream targets' states for snapshots and
 	// updates; it is called from other goroutines, so it must be safe for
 	// concurrent use. nil means no targets are shown.
@@ -64,7 +71,9 @@ type Recorder struct {
 	batchInterval time.Duration
 	targets       func() []TargetState
 	routing       func() *RoutingStatus
-	store         *Store
+	store         Store
+	shared        SharedStore // store, when shared by replicas; nil otherwise
+	replica       string
 	metrics       *Metrics
 	log           *slog.Logger
 	start         time.Time
@@ -84,11 +93,18 @@ type Recorder struct {
 	queue chan *Event
 	bus   *bus
 
+	// The other replicas' state (SharedStore only): totals are read
+	// anywhere, events and series go through the recorder goroutine.
+	peerTotals atomic.Pointer[counters]
+	peerEvents chan []*Event
+	peerSeries chan []Bucket
+
 	// mu guards recent and series: the recorder goroutine writes them,
 	// Snapshot reads them.
 	mu     sync.RWMutex
 	recent *ring
 	series series
+	peers  series // the other replicas' seconds (sums), SharedStore only
 
 	stop      chan struct{}
 	done      chan struct{} // closed when the recorder goroutine has exited
@@ -111,6 +127,9 @@ func NewRecorder(opts Options) (*Recorder, error) {
 		targets:       opts.Targets,
 		routing:       opts.Routing,
 		store:         opts.Store,
+		replica:       opts.Replica,
+		peerEvents:    make(chan []*Event, 64),
+		peerSeries:    make(chan []Bucket, 64),
 		metrics:       opts.Metrics,
 		log:           opts.Logger,
 		start:         time.Now(),
@@ -124,19 +143,32 @@ func NewRecorder(opts Options) (*Recorder, error) {
 		r.log = slog.Default()
 	}
 	if r.store != nil {
-		c, recent, err := r.store.restore(r.recentSize)
+		got, err := r.store.Restore(r.recentSize)
 		if err != nil {
 			return nil, err
 		}
-		r.setCounters(c)
-		for i := len(recent) - 1; i >= 0; i-- { // oldest first
-			r.recent.push(recent[i])
+		r.setCounters(got.Counters.internal())
+		for i := len(got.Recent) - 1; i >= 0; i-- { // oldest first
+			sanitize(got.Recent[i])
+			r.recent.push(got.Recent[i])
+		}
+		now := time.Now().Unix()
+		for _, b := range got.Series {
+			if b.T > now-seriesSeconds && b.T <= now {
+				r.series.set(b)
+			}
+		}
+		if sh, ok := r.store.(SharedStore); ok {
+			r.shared = sh
 		}
 	}
 	if r.metrics != nil {
 		r.metrics.attach(r)
 	}
 	go r.run()
+	if r.shared != nil {
+		r.shared.Attach(peerSink{r})
+	}
 	return r, nil
 }
 
@@ -158,6 +190,7 @@ func orDefault[T int | time.Duration](v, def T) T {
 // events are counted only.
 func (r *Recorder) Record(e *Event) {
 	e.ID = r.lastID.Add(1)
+	e.Replica = r.replica
 	// requests before successes: readers load them in the opposite order,
 	// so Failures never goes negative.
 	r.requests.Add(1)
@@ -210,9 +243,10 @@ func (r *Recorder) Snapshot() Snapshot {
 	now := time.Now()
 	r.mu.RLock()
 	recent := r.recent.newestFirst()
-	points := r.series.points(now.Unix())
+	points := combined(&r.series, &r.peers, now.Unix()-seriesSeconds+1, now.Unix())
 	r.mu.RUnlock()
-	return Snapshot{
+	s := Snapshot{
+		Replica:       r.replica,
 		StartTime:     r.start,
 		Now:           now,
 		UptimeSeconds: now.Sub(r.start).Seconds(),
@@ -222,6 +256,14 @@ func (r *Recorder) Snapshot() Snapshot {
 		Series:        points,
 		Routing:       r.routingStatus(),
 	}
+	if r.store != nil {
+		h := r.store.Health()
+		s.Database = &h
+	}
+	if r.shared != nil {
+		s.Replicas = r.shared.Replicas()
+	}
+	return s
 }
 
 func (r *Recorder) routingStatus() *RoutingStatus {
@@ -241,7 +283,7 @@ func (r *Recorder) Close() error {
 		<-r.done
 		r.bus.close()
 		if r.store != nil {
-			r.closeErr = r.store.sync(r.counters())
+			r.closeErr = r.store.Sync(r.counters().public())
 		}
 	})
 	return r.closeErr
@@ -254,21 +296,51 @@ func (r *Recorder) run() {
 	defer tick.Stop()
 	var (
 		pending     []*Event // since the last update, capped near RecentSize
-		firstSecond int64    // the series second of the first pending event
-		lastSecond  int64    // the series second of the latest event
+		span        secondSpan
+		peerEvents  bool // pending holds other replicas' events: sort by completion
+		lastStatus  time.Time
 		loggedDrops uint64
 		loggedAt    time.Time
 	)
 	for {
 		select {
 		case e := <-r.queue:
-			lastSecond = r.apply(e)
-			if len(pending) == 0 {
-				firstSecond = lastSecond
-			}
+			span.add(r.apply(e))
 			pending = r.addPending(pending, e)
+		case evs := <-r.peerEvents:
+			r.mu.Lock()
+			for _, e := range evs {
+				sanitize(e)
+				r.recent.push(e)
+			}
+			r.mu.Unlock()
+			for _, e := range evs {
+				pending = r.addPending(pending, e)
+			}
+			peerEvents = peerEvents || len(evs) > 0
+		case bs := <-r.peerSeries:
+			now := time.Now().Unix()
+			r.mu.Lock()
+			for _, b := range bs {
+				if b.T > now-seriesSeconds && b.T <= now {
+					r.peers.set(b)
+					span.add(b.T)
+				}
+			}
+			r.mu.Unlock()
 		case <-tick.C:
-			pending = r.publish(pending, firstSecond, lastSecond)
+			if peerEvents {
+				sortByCompletion(pending)
+				peerEvents = false
+			}
+			// With a store, an update at least every statusInterval carries
+			// the database state and the replicas even without traffic.
+			force := r.store != nil && time.Since(lastStatus) >= statusInterval
+			if force || len(pending) > 0 || span.set {
+				lastStatus = time.Now()
+			}
+			pending = r.publish(pending, span, force)
+			span = secondSpan{}
 			if d := r.droppedEvents.Load(); d != loggedDrops && time.Since(loggedAt) >= 10*time.Second {
 				r.log.Warn("stats: recorder queue full, requests counted but not stored or shown", "dropped_total", d)
 				loggedDrops, loggedAt = d, time.Now()
@@ -277,16 +349,13 @@ func (r *Recorder) run() {
 			for drained := false; !drained; {
 				select {
 				case e := <-r.queue:
-					lastSecond = r.apply(e)
-					if len(pending) == 0 {
-						firstSecond = lastSecond
-					}
+					span.add(r.apply(e))
 					pending = r.addPending(pending, e)
 				default:
 					drained = true
 				}
 			}
-			r.publish(pending, firstSecond, lastSecond)
+			r.publish(pending, span, false)
 			return
 		}
 	}
@@ -305,7 +374,7 @@ func (r *Recorder) apply(e *Event) int64 {
 		r.metrics.Observe(e)
 	}
 	if r.store != nil {
-		r.store.add(e, r.counters())
+		r.store.Add(e, sec, r.counters().public())
 	}
 	return sec
 }
@@ -326,23 +395,38 @@ func (r *Recorder) addPending(pending []*Event, e *Event) []*Event {
 // the series points of every second from first to last (a batch may span a
 // second boundary: the earlier second's final count must reach the page too).
 // It returns the emptied slice for reuse.
-func (r *Recorder) publish(pending []*Event, first, last int64) []*Event {
-	if len(pending) == 0 {
+func (r *Recorder) publish(pending []*Event, span secondSpan, force bool) []*Event {
+	if len(pending) == 0 && !span.set && !force {
 		return pending
 	}
 	if r.bus.len() > 0 { // nobody watching: skip the encoding
 		events := pending
+		if events == nil {
+			events = []*Event{}
+		}
 		if len(events) > r.recentSize {
 			events = events[len(events)-r.recentSize:]
 		}
-		// The series is written only by this goroutine, so reading it needs no lock.
-		msg, err := marshalMessage("update", update{
+		// The series are written only by this goroutine, so reading them needs no lock.
+		points := []Point{}
+		if span.set {
+			points = combined(&r.series, &r.peers, span.first, span.last)
+		}
+		u := update{
 			Events:  events,
 			Totals:  r.totals(),
 			Targets: r.targetStates(),
 			Routing: r.routingStatus(),
-			Points:  r.series.pointsBetween(first, last),
-		})
+			Points:  points,
+		}
+		if r.store != nil {
+			h := r.store.Health()
+			u.Database = &h
+		}
+		if r.shared != nil {
+			u.Replicas = r.shared.Replicas()
+		}
+		msg, err := marshalMessage("update", u)
 		if err != nil {
 			r.log.Error("stats: encoding a live-feed update", "err", err)
 		} else {
@@ -390,7 +474,14 @@ func (r *Recorder) setCounters(c counters) {
 	r.lastID.Store(c.lastID)
 }
 
-func (r *Recorder) totals() Totals { return r.counters().totals() }
+// totals are this replica's counters plus the other replicas' (SharedStore).
+func (r *Recorder) totals() Totals {
+	c := r.counters()
+	if p := r.peerTotals.Load(); p != nil {
+		c = c.plus(*p)
+	}
+	return c.totals()
+}
 
 func (c counters) totals() Totals {
 	t := Totals{

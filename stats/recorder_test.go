@@ -364,7 +364,7 @@ func TestRecorder_Close(t *testing.T) {
 // Counters, the last ID and the recent events survive a restart.
 func TestRecorder_restore(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nested", "dir", "stats.db")
-	open := func() *Store {
+	open := func() *SQLiteStore {
 		s, err := OpenStore(StoreOptions{Path: path, FlushInterval: time.Hour})
 		require.NoError(t, err)
 		return s

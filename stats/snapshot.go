@@ -30,13 +30,17 @@ type Totals struct {
 // Snapshot is the dashboard's full state, as served by GET /api/stats and sent
 // first on every live-feed connection.
 type Snapshot struct {
+	// Replica is this process's REPLICA_NAME (empty when not set).
+	Replica string `json:"replica,omitempty"`
 	// StartTime is when this process's Recorder started.
 	StartTime time.Time `json:"start_time"`
 	// Now is when the snapshot was taken.
 	Now time.Time `json:"now"`
 	// UptimeSeconds is Now - StartTime in seconds.
 	UptimeSeconds float64 `json:"uptime_seconds"`
-	// Totals are the counters (exact: they include events still queued).
+	// Totals are the counters (exact for this replica: they include events
+	// still queued; with a shared store, plus the other replicas' as last
+	// read from the database).
 	Totals Totals `json:"totals"`
 	// Targets are the upstream targets' states; empty without a provider.
 	Targets []TargetState `json:"targets"`
@@ -44,6 +48,10 @@ type Snapshot struct {
 	Recent []Event `json:"recent"`
 	// Series has one point per second with traffic over the last 10 minutes, oldest first.
 	Series []Point `json:"series"`
+	// Database is the store's state; nil without a store.
+	Database *Health `json:"database,omitempty"`
+	// Replicas lists the replicas sharing the store; nil when not shared.
+	Replicas []Replica `json:"replicas,omitempty"`
 	// Routing is the routing file's state; absent without a routing file.
 	Routing *RoutingStatus `json:"routing,omitempty"`
 }
@@ -78,6 +86,10 @@ type update struct {
 	// Points are the series seconds the batch's events fell in, oldest
 	// first; each replaces the page's point with the same t.
 	Points []Point `json:"points"`
+	// Database is the store's state (nil without a store).
+	Database *Health `json:"database,omitempty"`
+	// Replicas lists the replicas sharing the store (nil when not shared).
+	Replicas []Replica `json:"replicas,omitempty"`
 }
 
 // SnapshotMessage returns the live-feed message {"type":"snapshot","data":s}

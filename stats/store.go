@@ -54,6 +54,13 @@ var migrations = []string{
 		name  TEXT PRIMARY KEY,
 		value INTEGER NOT NULL
 	) WITHOUT ROWID;`,
+	// 2: the chart's per-second series, so that it survives a restart.
+	`CREATE TABLE series (
+		t           INTEGER PRIMARY KEY, -- Unix second
+		requests    INTEGER NOT NULL,
+		failures    INTEGER NOT NULL,
+		latency_sum REAL    NOT NULL     -- milliseconds
+	) WITHOUT ROWID;`,
 }
 
 // StoreOptions configure OpenStore.
@@ -74,10 +81,11 @@ type StoreOptions struct {
 	Logger *slog.Logger
 }
 
-// Store is the SQLite request log and counters. One goroutine writes: events
+// SQLiteStore is the Store of one process: a SQLite file with the request
+// log, the counters and the per-second series. One goroutine writes: events
 // handed over by the Recorder are committed in batches, one transaction each,
 // together with the counters. A Store serves one Recorder at a time.
-type Store struct {
+type SQLiteStore struct {
 	path          string
 	db            *sql.DB
 	log           *slog.Logger
@@ -85,18 +93,23 @@ type Store struct {
 	retentionDays int // 0: no age limit
 	flushInterval time.Duration
 
-	mu       sync.Mutex
-	pending  []*Event // waiting for the writer
-	spare    []*Event // the writer's previous batch, reused
-	counters counters // latest counters to persist
-	dirty    bool     // something to write
-	dropped  uint64   // events not stored (backlog full or write failed), not yet logged
-	closed   bool
+	mu           sync.Mutex
+	pending      []*Event          // waiting for the writer
+	spare        []*Event          // the writer's previous batch, reused
+	counters     counters          // latest counters to persist
+	buckets      map[int64]*Bucket // series seconds since the last write
+	dirty        bool              // something to write
+	dropped      uint64            // events not stored (backlog full or write failed), not yet logged
+	droppedTotal uint64            // every event not stored, for Health
+	closed       bool
+	failedSince  time.Time // the first of the current run of failed writes; zero when the last write worked
 
 	kick    chan struct{}   // a full batch is waiting (capacity 1)
 	syncReq chan chan error // write everything now and answer
 	stop    chan struct{}
 	done    chan struct{} // closed when the writer has exited
+
+	enc []byte // the writer's encoding buffer, reused for every row
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,7 +127,7 @@ type counters struct {
 // integrity, runs pending migrations, applies retention and starts the writer.
 // Every error names the path, e.g. `open database "/data/x.db": file is not a
 // database`.
-func OpenStore(opts StoreOptions) (*Store, error) {
+func OpenStore(opts StoreOptions) (*SQLiteStore, error) {
 	s, err := openStore(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", opts.Path, err)
@@ -122,7 +135,7 @@ func OpenStore(opts StoreOptions) (*Store, error) {
 	return s, nil
 }
 
-func openStore(opts StoreOptions) (*Store, error) {
+func openStore(opts StoreOptions) (*SQLiteStore, error) {
 	switch {
 	case opts.Path == "" || opts.Path == ":memory:":
 		return nil, errors.New("a file path is required (run without a store to keep stats in memory only)")
@@ -152,13 +165,14 @@ func openStore(opts StoreOptions) (*Store, error) {
 		return nil, err
 	}
 
-	s := &Store{
+	s := &SQLiteStore{
 		path:          opts.Path,
 		db:            db,
 		log:           opts.Logger,
 		retentionRows: opts.RetentionRows,
 		retentionDays: opts.RetentionDays,
 		flushInterval: opts.FlushInterval,
+		buckets:       make(map[int64]*Bucket),
 		kick:          make(chan struct{}, 1),
 		syncReq:       make(chan chan error),
 		stop:          make(chan struct{}),
@@ -218,7 +232,7 @@ func checkAndMigrate(db *sql.DB) error {
 
 // Close writes what is pending, stops the writer and closes the database.
 // It is safe to call more than once.
-func (s *Store) Close() error {
+func (s *SQLiteStore) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
@@ -235,9 +249,10 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// add queues e for writing, with the counters as they stand after it. It
-// never blocks on the disk. e must not change afterwards.
-func (s *Store) add(e *Event, c counters) {
+// add queues e, which finished in Unix second sec, for writing, with the
+// counters as they stand after it. It never blocks on the disk. e must not
+// change afterwards.
+func (s *SQLiteStore) add(e *Event, sec int64, c counters) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -245,8 +260,15 @@ func (s *Store) add(e *Event, c counters) {
 	}
 	s.counters = c
 	s.dirty = true
+	b := s.buckets[sec]
+	if b == nil {
+		b = &Bucket{T: sec}
+		s.buckets[sec] = b
+	}
+	b.Add(e)
 	if len(s.pending) >= maxPending {
 		s.dropped++
+		s.droppedTotal++
 		return
 	}
 	s.pending = append(s.pending, e)
@@ -260,7 +282,7 @@ func (s *Store) add(e *Event, c counters) {
 
 // sync records c as the latest counters and writes everything pending before
 // it returns.
-func (s *Store) sync(c counters) error {
+func (s *SQLiteStore) sync(c counters) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -280,7 +302,7 @@ func (s *Store) sync(c counters) error {
 }
 
 // run is the writer goroutine.
-func (s *Store) run() {
+func (s *SQLiteStore) run() {
 	defer close(s.done)
 	flush := time.NewTicker(s.flushInterval)
 	defer flush.Stop()
@@ -303,42 +325,48 @@ func (s *Store) run() {
 	}
 }
 
-func (s *Store) logErr(what string, err error) {
+func (s *SQLiteStore) logErr(what string, err error) {
 	if err != nil {
 		s.log.Error("stats store: "+what+" failed", "path", s.path, "err", err)
 	}
 }
 
 // flush writes the pending events and the counters in one transaction.
-func (s *Store) flush() error {
+func (s *SQLiteStore) flush() error {
 	s.mu.Lock()
 	if !s.dirty {
 		s.mu.Unlock()
 		return nil
 	}
-	batch, c, dropped := s.pending, s.counters, s.dropped
+	batch, c, dropped, buckets := s.pending, s.counters, s.dropped, s.buckets
 	s.pending, s.spare = s.spare[:0], nil
 	s.dirty, s.dropped = false, 0
+	s.buckets = make(map[int64]*Bucket)
 	s.mu.Unlock()
 
 	if dropped > 0 {
 		s.log.Warn("stats store: backlog full, requests not stored", "path", s.path, "count", dropped)
 	}
-	err := s.write(batch, c)
+	err := s.write(batch, c, buckets)
 	if err != nil {
 		s.mu.Lock()
 		s.dirty = true // retry the counters next time; the batch is lost
+		s.droppedTotal += uint64(len(batch))
+		s.writeFailed(err)
 		s.mu.Unlock()
 		err = fmt.Errorf("%d requests not stored: %w", len(batch), err)
 	}
 	clear(batch) // let the events go
 	s.mu.Lock()
+	if err == nil {
+		s.failedSince = time.Time{}
+	}
 	s.spare = batch[:0]
 	s.mu.Unlock()
 	return err
 }
 
-func (s *Store) write(batch []*Event, c counters) error {
+func (s *SQLiteStore) write(batch []*Event, c counters, buckets map[int64]*Bucket) error {
 	tx, err := s.db.Begin()
 	if err != nil {
 		return err
@@ -352,12 +380,30 @@ func (s *Store) write(batch []*Event, c counters) error {
 		}
 		defer ins.Close()
 		for _, e := range batch {
-			data, err := json.Marshal(e)
+			// enc is reused from row to row: the driver copies a bound
+			// []byte before Exec returns.
+			data, err := e.appendJSON(s.enc[:0])
 			if err != nil {
 				return fmt.Errorf("request %d: %w", e.ID, err)
 			}
+			s.enc = data
 			if _, err := ins.Exec(e.ID, e.Time.UnixMilli(), data); err != nil {
 				return fmt.Errorf("request %d: %w", e.ID, err)
+			}
+		}
+	}
+
+	if len(buckets) > 0 {
+		ser, err := tx.Prepare(`INSERT INTO series (t, requests, failures, latency_sum) VALUES (?, ?, ?, ?)
+			ON CONFLICT (t) DO UPDATE SET requests = requests + excluded.requests,
+			failures = failures + excluded.failures, latency_sum = latency_sum + excluded.latency_sum`)
+		if err != nil {
+			return err
+		}
+		defer ser.Close()
+		for _, b := range buckets {
+			if _, err := ser.Exec(b.T, b.Requests, b.Failures, b.LatencySum); err != nil {
+				return err
 			}
 		}
 	}
@@ -395,7 +441,7 @@ func (c counters) named() []namedValue {
 }
 
 // prune deletes requests beyond the retention limits.
-func (s *Store) prune() error {
+func (s *SQLiteStore) prune() error {
 	ctx := context.Background()
 	if s.retentionRows > 0 {
 		// Keep the newest retentionRows: delete below the id of the
@@ -412,11 +458,12 @@ func (s *Store) prune() error {
 			return err
 		}
 	}
-	return nil
+	_, err := s.db.ExecContext(ctx, "DELETE FROM series WHERE t < ?", time.Now().Unix()-SeriesRetention)
+	return err
 }
 
 // restore reads the persisted counters and the newest n events, newest first.
-func (s *Store) restore(n int) (counters, []*Event, error) {
+func (s *SQLiteStore) restore(n int) (counters, []*Event, error) {
 	c, err := s.readCounters()
 	if err != nil {
 		return c, nil, fmt.Errorf("database %q: read counters: %w", s.path, err)
@@ -434,7 +481,7 @@ func (s *Store) restore(n int) (counters, []*Event, error) {
 	return c, recent, nil
 }
 
-func (s *Store) readCounters() (counters, error) {
+func (s *SQLiteStore) readCounters() (counters, error) {
 	var c counters
 	rows, err := s.db.Query("SELECT name, value FROM counters")
 	if err != nil {
@@ -464,7 +511,7 @@ func (s *Store) readCounters() (counters, error) {
 	return c, rows.Err()
 }
 
-func (s *Store) readRecent(n int) ([]*Event, error) {
+func (s *SQLiteStore) readRecent(n int) ([]*Event, error) {
 	rows, err := s.db.Query("SELECT id, event FROM requests ORDER BY id DESC LIMIT ?", n)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"database/sql"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func openTestStore(t testing.TB, opts StoreOptions) *Store {
+func openTestStore(t testing.TB, opts StoreOptions) *SQLiteStore {
 	t.Helper()
 	s, err := OpenStore(opts)
 	require.NoError(t, err)
@@ -20,14 +21,14 @@ func openTestStore(t testing.TB, opts StoreOptions) *Store {
 	return s
 }
 
-func countRows(t testing.TB, s *Store) (n, minID int64) {
+func countRows(t testing.TB, s *SQLiteStore) (n, minID int64) {
 	t.Helper()
 	require.NoError(t, s.db.QueryRow("SELECT COUNT(*), COALESCE(MIN(id), 0) FROM requests").Scan(&n, &minID))
 	return n, minID
 }
 
 // storeEvents hands n events with IDs from+1… to s and waits until they are written.
-func storeEvents(t testing.TB, s *Store, from, n int, at time.Time) {
+func storeEvents(t testing.TB, s *SQLiteStore, from, n int, at time.Time) {
 	t.Helper()
 	var c counters
 	for i := range n {
@@ -35,7 +36,7 @@ func storeEvents(t testing.TB, s *Store, from, n int, at time.Time) {
 		e.ID = int64(from + i + 1)
 		e.Time = at
 		c.requests, c.lastID = e.ID, e.ID
-		s.add(e, c)
+		s.add(e, e.Time.Unix(), c)
 	}
 	require.NoError(t, s.sync(c))
 }
@@ -96,11 +97,11 @@ func TestStore_Close(t *testing.T) {
 	s := openTestStore(t, StoreOptions{Path: path, FlushInterval: time.Hour})
 	e := okEvent()
 	e.ID = 1
-	s.add(e, counters{requests: 1, successes: 1, lastID: 1})
+	s.add(e, e.Time.Unix(), counters{requests: 1, successes: 1, lastID: 1})
 	require.NoError(t, s.Close(), "Close writes what is pending")
 	require.NoError(t, s.Close(), "twice is fine")
 	assert.Error(t, s.sync(counters{}))
-	s.add(okEvent(), counters{}) // ignored, no panic
+	s.add(okEvent(), 0, counters{}) // ignored, no panic
 
 	s = openTestStore(t, StoreOptions{Path: path})
 	c, recent, err := s.restore(10)
@@ -126,7 +127,7 @@ func TestStore_flush(t *testing.T) {
 			for i := range tt.count {
 				e := okEvent()
 				e.ID = int64(i + 1)
-				s.add(e, counters{requests: e.ID, lastID: e.ID})
+				s.add(e, e.Time.Unix(), counters{requests: e.ID, lastID: e.ID})
 			}
 			require.Eventually(t, func() bool {
 				n, _ := countRows(t, s)
@@ -201,7 +202,7 @@ func BenchmarkStore_Write(b *testing.B) {
 		e := events[i%flushBatch]
 		e.ID = int64(i + 1) // safe: the previous write of e has finished (sync below)
 		c.requests, c.lastID = e.ID, e.ID
-		s.add(e, c)
+		s.add(e, e.Time.Unix(), c)
 		if (i+1)%flushBatch == 0 || i == b.N-1 {
 			if err := s.sync(c); err != nil {
 				b.Fatal(err)
@@ -213,4 +214,36 @@ func BenchmarkStore_Write(b *testing.B) {
 	if n, _ := countRows(b, s); n != int64(b.N) {
 		b.Fatalf("stored %d rows, want %d", n, b.N)
 	}
+}
+
+// The writer encodes every row into one reused buffer: each row must still
+// hold its own event, also when a later row's encoding is shorter.
+func TestStore_write_eachRowItsOwnEvent(t *testing.T) {
+	s := openTestStore(t, StoreOptions{Path: filepath.Join(t.TempDir(), "stats.db"), FlushInterval: time.Hour})
+	var c counters
+	var want []*Event
+	for i := range 20 {
+		e := okEvent()
+		e.ID = int64(i + 1)
+		e.Model = strings.Repeat("m", 20-i) // each encoding shorter than the last
+		e.Error = strings.Repeat("<&>", i%3)
+		c.requests, c.lastID = e.ID, e.ID
+		s.add(e, c)
+		want = append(want, e)
+	}
+	require.NoError(t, s.sync(c))
+	rows, err := s.db.Query("SELECT id, event FROM requests ORDER BY id")
+	require.NoError(t, err)
+	defer rows.Close()
+	i := 0
+	for ; rows.Next(); i++ {
+		var id int64
+		var data []byte
+		require.NoError(t, rows.Scan(&id, &data))
+		wantJSON, err := json.Marshal(want[i])
+		require.NoError(t, err)
+		assert.Equal(t, string(wantJSON), string(data), "row %d", id)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, len(want), i)
 }

@@ -59,6 +59,10 @@ func dialError(err error) error {
 	var hostErr x509.HostnameError
 	var recErr tls.RecordHeaderError
 	ce := &CauseError{Err: err}
+	if errors.As(err, &ce) {
+		return ce // classified already (the proxy dialer)
+	}
+	ce = &CauseError{Err: err}
 	switch {
 	case errors.As(err, &dnsErr):
 		ce.Cause = CauseDNS

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -319,13 +320,16 @@ func (rl *Relay) attempt(t *Target, in *Request) tried {
 		if !ok {
 			limit = errorBodyLimit
 		}
-		prefix, complete, err := readUpTo(body, limit)
+		bp := scratchBufs.Get().(*[]byte)
+		prefix, complete, err := readUpTo(body, limit, (*bp)[:0])
 		if err != nil {
 			body.release(resp)
 			fasthttp.ReleaseResponse(resp)
+			putScratch(bp, prefix)
 			return failure(err, in.Cancel)
 		}
 		if !complete && ok {
+			// prefix goes with the answer; bp is not returned to the pool.
 			if !in.Cancel.unbind() {
 				body.release(resp)
 				fasthttp.ReleaseResponse(resp)
@@ -340,10 +344,12 @@ func (rl *Relay) attempt(t *Target, in *Request) tried {
 		body.release(resp)
 		if !in.Cancel.unbind() {
 			fasthttp.ReleaseResponse(resp)
+			putScratch(bp, prefix)
 			return tried{reason: ReasonClientGone}
 		}
-		resp.SetBodyRaw(prefix)
-		a := tried{reason: rl.opts.Classifier.Status(status, prefix), resp: resp}
+		resp.SetBody(prefix) // a copy into fasthttp's pooled body buffer
+		putScratch(bp, prefix)
+		a := tried{reason: rl.opts.Classifier.Status(status, resp.Body()), resp: resp}
 		rl.coolOnRetryAfter(t, resp, a.reason)
 		return a
 	}
@@ -394,15 +400,32 @@ func failure(err error, cancel *Canceler) tried {
 	return a
 }
 
-// readUpTo reads body until its end or until more than limit bytes came.
-// complete reports the end was reached; then prefix is the whole body.
-// Otherwise prefix holds limit+1 bytes read so far.
-func readUpTo(body *StreamBody, limit int) (prefix []byte, complete bool, err error) {
+// scratchBufs hold complete answers while they are read (then copied into
+// the response's pooled body buffer), so reading one allocates nothing.
+var scratchBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// putScratch returns a scratch buffer (grown to buf) to its pool; buffers
+// over 1 MiB are left to the collector.
+func putScratch(bp *[]byte, buf []byte) {
+	if cap(buf) > 1<<20+1 {
+		return
+	}
+	*bp = buf[:0]
+	scratchBufs.Put(bp)
+}
+
+// readUpTo appends body to buf until its end or until more than limit bytes
+// came. complete reports the end was reached; then prefix is the whole body.
+// Otherwise prefix holds limit+1 bytes read so far. On error, prefix is buf
+// as far as it was filled.
+func readUpTo(body *StreamBody, limit int, buf []byte) (prefix []byte, complete bool, err error) {
 	size := 4 << 10
 	if cl := body.ContentLength(); cl >= 0 {
 		size = min(cl, limit) + 1
 	}
-	buf := make([]byte, 0, size)
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
 	for {
 		if len(buf) == cap(buf) {
 			if len(buf) > limit {
@@ -416,7 +439,7 @@ func readUpTo(body *StreamBody, limit int) (prefix []byte, complete bool, err er
 			return buf, true, nil
 		}
 		if rerr != nil {
-			return nil, false, rerr
+			return buf, false, rerr
 		}
 		if len(buf) > limit {
 			return buf, false, nil

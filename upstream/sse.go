@@ -114,6 +114,20 @@ func UsageFromJSON(obj []byte) Usage {
 	return u
 }
 
+// UsageFromTail reads token usage from the last bytes of a JSON answer too
+// large to hold whole: usage objects come last in OpenAI and Anthropic
+// answers. It looks at the last "usage" member in tail; values that are
+// absent, or a tail without one, give zeros.
+func UsageFromTail(tail []byte) Usage {
+	i := bytes.LastIndex(tail, []byte(`"usage"`))
+	if i < 0 {
+		return Usage{}
+	}
+	obj := make([]byte, 0, 1+len(tail)-i)
+	obj = append(append(obj, '{'), tail[i:]...)
+	return UsageFromJSON(obj)
+}
+
 // maxScanEvent bounds how much of one event the Scanner keeps to inspect it;
 // longer events (a big content delta) are relayed but not inspected: no usage
 // report or terminal marker is that long.

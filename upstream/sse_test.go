@@ -148,3 +148,19 @@ func TestScanner_FeedNoAllocs(t *testing.T) {
 	allocs := testing.AllocsPerRun(200, func() { sc.Feed(chunk) })
 	assert.Zero(t, allocs)
 }
+
+func TestUsageFromTail(t *testing.T) {
+	cases := []struct {
+		tail string
+		want Usage
+	}{
+		{`xxxx"}],"model":"text-embedding-3-small","usage":{"prompt_tokens":8,"total_tokens":8}}`, Usage{Input: 8}},
+		{`"finish_reason":"stop"}],"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18,"completion_tokens_details":{"reasoning_tokens":0}}}`, Usage{Input: 11, Output: 7}},
+		{`,"stop_reason":"end_turn","usage":{"input_tokens":3,"output_tokens":5}}`, Usage{Input: 3, Output: 5}},
+		{`no usage here`, Usage{}},
+		{`"usage":{"prompt_tok`, Usage{}},
+	}
+	for _, tc := range cases {
+		assert.Equal(t, tc.want, UsageFromTail([]byte(tc.tail)), tc.tail)
+	}
+}

@@ -37,6 +37,7 @@ type Target struct {
 	coolUntil atomic.Int64  // unix nanos; 0 or past: not cooling
 	maxCool   time.Duration // longest honoured cooldown; 0: no cap
 	capped    atomic.Pointer[CooldownCap]
+	share     atomic.Pointer[CooldownShare] // nil: cooldowns stay local
 
 	mu        sync.Mutex
 	lastError string
@@ -75,10 +76,9 @@ func (t *Target) coolFor(now time.Time, d time.Duration) {
 		d = t.maxCool
 	}
 	until := now.Add(d).UnixNano()
-	for {
-		cur := t.coolUntil.Load()
-		if cur >= until || t.coolUntil.CompareAndSwap(cur, until) {
-			return
+	if t.raiseCooldown(until) {
+		if sh := t.share.Load(); sh != nil {
+			(*sh).Learned(t.name, "", time.Unix(0, until))
 		}
 	}
 }

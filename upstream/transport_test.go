@@ -2,8 +2,12 @@ package upstream
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -67,6 +71,15 @@ func okResponse(body string) string {
 	return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
 }
 
+// noLeak checks that every open connection of the relay's target is idle in
+// the pool: none is held by a finished request.
+func noLeak(t *testing.T, rl *Relay) {
+	t.Helper()
+	cs := rl.Targets().All()[0].conns
+	assert.Eventually(t, func() bool { return cs.openCount() == cs.idleCount() }, 2*time.Second, 10*time.Millisecond,
+		"open %d, idle %d", cs.openCount(), cs.idleCount())
+}
+
 func relayOver(t *testing.T, u string, o ClientOptions, opts Options) *Relay {
 	t.Helper()
 	pu, err := url.Parse(u)
@@ -108,6 +121,7 @@ func TestTransport_NoReuseWithUnreadBytes(t *testing.T) {
 		require.Equal(t, Answered, res.Outcome)
 		assert.Equal(t, "answer-"+strconv.Itoa(i), drain(t, res), "request %d gets its own answer", i)
 	}
+	noLeak(t, rl)
 }
 
 // Defect 1, second form: bytes that arrive while a connection sits idle.
@@ -211,6 +225,7 @@ func TestTransport_CancelledConnNeverPooled(t *testing.T) {
 		require.Len(t, next.Attempts, 1, "round %d: the next request met no closed connection", i)
 		next.Release()
 	}
+	noLeak(t, rl)
 }
 
 // Defect 8: a pooled connection that fails after the request was written
@@ -275,6 +290,7 @@ func TestRelay_NonIdempotentNotResent(t *testing.T) {
 	assert.Equal(t, Unreachable, res.Outcome)
 	assert.Len(t, res.Attempts, 4, "a generation route keeps its retries")
 	res.Release()
+	noLeak(t, rl)
 }
 
 // Defect 10: an answer to HEAD has no body, whatever its Content-Length says.
@@ -340,6 +356,7 @@ func TestRelay_LargeAnswerStreamed(t *testing.T) {
 		res = rl.Do(chatRequest(false))
 		assert.Len(t, res.Attempts, 1)
 		res.Release()
+		noLeak(t, rl)
 	}
 }
 
@@ -378,4 +395,33 @@ func TestRelay_AttemptCause(t *testing.T) {
 		assert.Equal(t, tc.want, res.Attempts[0].Cause, "%s: %+v", tc.url, res.Attempts[0])
 		res.Release()
 	}
+}
+
+// The watch lives beneath TLS and the chunked parser: an https stream that
+// pauses longer than the keep-alive period, even inside a chunk, reads on
+// unharmed, and onSilence runs during the pauses.
+func TestTransport_WatchedStreamOverTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, "data: {\"n\":0}\n\n")
+		w.(http.Flusher).Flush()
+		for i := 1; i <= 3; i++ {
+			time.Sleep(250 * time.Millisecond)
+			_, _ = io.WriteString(w, "data: {\"n\":"+strconv.Itoa(i)+"}\n\n")
+			w.(http.Flusher).Flush()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	rl := relayOver(t, srv.URL+"/v1", ClientOptions{TLSConfig: &tls.Config{RootCAs: roots}}, Options{})
+	res := rl.Do(chatRequest(true))
+	require.Equal(t, Answered, res.Outcome, "%+v", res.Attempts)
+	require.True(t, res.SSE)
+	silences := 0
+	res.Body.Watch(time.Second, 100*time.Millisecond, func() error { silences++; return nil })
+	got := drain(t, res)
+	assert.Equal(t, "data: {\"n\":0}\n\ndata: {\"n\":1}\n\ndata: {\"n\":2}\n\ndata: {\"n\":3}\n\n", got)
+	assert.GreaterOrEqual(t, silences, 3)
 }

@@ -74,7 +74,7 @@ func compare(o options, binA, binB string, logf func(string, ...any)) (*CompareR
 	}
 	for _, s := range sides {
 		if !s.p.alive() {
-			return nil, fmt.Errorf("a proxy died: %s", s.p.stderr.String())
+			return nil, fmt.Errorf("a proxy died: %s", s.p.output())
 		}
 	}
 	return r, nil

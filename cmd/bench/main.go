@@ -1,13 +1,16 @@
 // Command bench measures llm-proxy under load: it starts the simulated
 // upstream (in this process), the proxy (built from this module and run as
-// a child process, so its CPU time and memory can be read from /proc) and a
+// a child process with its default settings — SQLite and info logs — so its
+// CPU time and memory can be read from /proc) and a
 // load generator, then prints a markdown table and writes it as JSON.
 //
 // Scenarios (-only picks some):
 //
 //	nonstream  chat completions at -conns connections, straight to the
-//	           upstream and through the proxy: rps, latency, errors, the
-//	           proxy's CPU per request, its peak RSS, upstream connections
+//	           upstream, through the proxy and through the floor relay
+//	           (../shared/bench/floor, built in the same run): rps, latency,
+//	           errors, the proxy's CPU per request and its ratio to the
+//	           floor's, its peak RSS, upstream connections
 //	stream     -streams concurrent streams of 20 events 20 ms apart: TTFB
 //	           and gap between events, added by the proxy; RSS per stream
 //	viewers    the non-stream load at the first -conns value, without and
@@ -61,6 +64,8 @@ type options struct {
 	rounds     int
 	// selfProfile is where to write a CPU profile of the bench process itself.
 	selfProfile string
+	// floorDir is the floor relay's source ("": find shared/bench/floor; "off": none).
+	floorDir string
 }
 
 var scenarios = []string{"nonstream", "stream", "viewers"}
@@ -88,6 +93,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.profileStreams, "profile-streams", 0, "profile mode: profile this many concurrent streams instead of the non-stream load (adds heap.prof)")
 	fs.StringVar(&o.compareBin, "compare", "", "A/B mode: compare the proxy (A, built or -proxy-bin) with this binary (B) under the non-stream load at the first -conns value, in alternating slices of -duration")
 	fs.IntVar(&o.rounds, "rounds", 8, "A/B mode: rounds (each runs A and B once)")
+	fs.StringVar(&o.floorDir, "floor", "", "source of the floor relay measured beside the proxy in the nonstream scenario (default: shared/bench/floor above the module; off: none)")
 	fs.StringVar(&o.selfProfile, "self-cpuprofile", "", "write a CPU profile of the bench process itself (load generator and upstream) here")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -244,9 +250,29 @@ func run(o options, stdout, stderr io.Writer) error {
 		},
 	}
 	b := &bench{o: o, bin: bin, logf: logf, res: res}
+	if o.only["nonstream"] {
+		src, err := findFloor(o.floorDir)
+		if err != nil {
+			return err
+		}
+		if src == "" {
+			logf("no floor relay found (shared/bench/floor): the nonstream scenario runs without it")
+		} else {
+			tmp, err := os.MkdirTemp("", "llm-proxy-bench-floor-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmp)
+			logf("building the floor relay (go build -o %s/floor in %s)", tmp, src)
+			if b.floorBin, err = buildFloor(src, tmp); err != nil {
+				return err
+			}
+		}
+	}
 	began := time.Now()
 	if o.only["nonstream"] || o.only["viewers"] {
-		up, err := sim.New(sim.Options{ChunkInterval: -1, Latency: 0, Keys: []string{apiKey}})
+		// floorUpstreamKey: the floor sends its own fixed key.
+		up, err := sim.New(sim.Options{ChunkInterval: -1, Latency: 0, Keys: []string{apiKey, floorUpstreamKey}})
 		if err != nil {
 			return err
 		}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -72,17 +71,29 @@ func freePort() (int, error) {
 
 // proxyProc is a running proxy child process.
 type proxyProc struct {
-	cmd    *exec.Cmd
-	pid    int
-	addr   string // 127.0.0.1:port
-	stderr *tailBuffer
+	cmd  *exec.Cmd
+	pid  int
+	addr string // 127.0.0.1:port
+	dir  string // working directory: holds the default database, ./data/llm-proxy.db
+	// log is the proxy's stdout and stderr (a file, as a PaaS collects
+	// them; a pipe would put the bench's copying on the load's CPU).
+	log    *os.File
+	tail   string // what output returned when stop removed dir
 	exited chan struct{}
 }
 
 // startProxy runs the proxy binary against upstreamURL and waits until it
 // answers /healthz. extra holds more KEY=VALUE settings (they win).
+//
+// The proxy runs with its default settings, as users run it: SQLite in
+// ./data of a fresh working directory (removed by stop) and one info log line
+// per request.
 func startProxy(bin, upstreamURL string, extra []string) (*proxyProc, error) {
 	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "llm-proxy-bench-run-")
 	if err != nil {
 		return nil, err
 	}
@@ -93,8 +104,6 @@ func startProxy(bin, upstreamURL string, extra []string) (*proxyProc, error) {
 		"MY_ACCESS_KEY=" + accessKey,
 		"PORT=" + strconv.Itoa(port),
 		"LISTEN_HOST=127.0.0.1",
-		"DB_PATH=memory",
-		"LOG_LEVEL=error",
 		"SHUTDOWN_TIMEOUT=2s",
 	}
 	// Go runtime settings of the bench's own environment reach the proxy
@@ -107,16 +116,23 @@ func startProxy(bin, upstreamURL string, extra []string) (*proxyProc, error) {
 	env = append(env, extra...)
 	p := &proxyProc{
 		addr:   "127.0.0.1:" + strconv.Itoa(port),
-		stderr: &tailBuffer{max: 8 << 10},
+		dir:    dir,
 		exited: make(chan struct{}),
 	}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = env
+	p.cmd.Dir = dir
 	// If the bench dies without stopping it, the proxy goes too.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p.cmd.Stdout = p.stderr
-	p.cmd.Stderr = p.stderr
+	if p.log, err = os.Create(filepath.Join(dir, "proxy.log")); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	p.cmd.Stdout = p.log
+	p.cmd.Stderr = p.log
 	if err := p.cmd.Start(); err != nil {
+		p.log.Close()
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	p.pid = p.cmd.Process.Pid
@@ -132,12 +148,14 @@ func startProxy(bin, upstreamURL string, extra []string) (*proxyProc, error) {
 		}
 		select {
 		case <-p.exited:
-			return nil, fmt.Errorf("proxy exited at startup: %s", p.stderr.String())
+			out := p.output()
+			p.stop()
+			return nil, fmt.Errorf("proxy exited at startup: %s", out)
 		default:
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("proxy did not answer /healthz within 15s (last: %d %v): %s", status, err, p.stderr.String())
+			return nil, fmt.Errorf("proxy did not answer /healthz within 15s (last: %d %v): %s", status, err, p.output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -153,39 +171,53 @@ func (p *proxyProc) alive() bool {
 	}
 }
 
-// stop sends SIGTERM, waits up to 5 s, then kills.
+// stop sends SIGTERM, waits up to 5 s, then kills, and removes the working
+// directory (output still answers afterwards).
 func (p *proxyProc) stop() {
-	if !p.alive() {
-		return
+	if p.alive() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(5 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
+	if p.log != nil {
+		p.tail = p.output()
+		p.log.Close()
+		p.log = nil
+		os.RemoveAll(p.dir)
 	}
 }
 
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+// output is the end of what the proxy printed, without its info lines (one
+// per request): warnings, errors and anything not from the logger.
+func (p *proxyProc) output() string {
+	if p.log == nil {
+		return p.tail
 	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.b))
+	const window = 256 << 10
+	fi, err := p.log.Stat()
+	if err != nil {
+		return err.Error()
+	}
+	off := max(fi.Size()-window, 0)
+	b := make([]byte, fi.Size()-off)
+	n, _ := p.log.ReadAt(b, off)
+	lines := strings.Split(string(b[:n]), "\n")
+	if off > 0 {
+		lines = lines[1:] // the window starts inside a line
+	}
+	var keep []string
+	for _, line := range lines {
+		if line != "" && !strings.Contains(line, "level=INFO ") && !strings.Contains(line, `"level":"INFO"`) {
+			keep = append(keep, line)
+		}
+	}
+	out := strings.Join(keep, "\n")
+	if len(out) > 8<<10 {
+		out = out[len(out)-8<<10:]
+	}
+	return out
 }

@@ -38,6 +38,10 @@ func checkTargets(r *Results) []TargetCheck {
 		if n.Conns == 64 {
 			add("proxy CPU per non-stream request, 64 conns", "≤ 40 µs", f1(n.Proxy.ProxyCPUPerReq)+" µs", n.Proxy.ProxyCPUPerReq > 0 && n.Proxy.ProxyCPUPerReq <= 40)
 			add("added p99 latency, 64 conns", "< 1 ms", f2(n.AddedP99)+" ms"+note, n.AddedP99 < 1)
+			if n.Floor != nil {
+				add("proxy CPU per request ÷ the floor's, 64 conns", "≤ 1.25 ×", fmt.Sprintf("%.2f × (%s / %s µs)", n.FloorRatio, f1(n.Proxy.ProxyCPUPerReq), f1(n.Floor.ProxyCPUPerReq)),
+					n.FloorRatio > 0 && n.FloorRatio <= 1.25)
+			}
 		}
 		add(fmt.Sprintf("throughput share, %d conns", n.Conns), "≥ 60 %", pct(n.Share)+note, n.Share >= 0.6)
 		add(fmt.Sprintf("errors, non-stream %d conns", n.Conns), "0", fmt.Sprint(n.Direct.Errors+n.Proxy.Errors), n.Direct.Errors+n.Proxy.Errors == 0)
@@ -70,14 +74,14 @@ func printReport(w io.Writer, r *Results) {
 	if len(r.NonStream) > 0 {
 		fmt.Fprintf(w, "\n### Non-stream chat completions\n\n")
 		t := table{head: []string{"conns", "direct rps", "proxy rps", "share", "direct p50/p99 ms", "proxy p50/p99 ms", "added p50/p99 ms",
-			"errors d/p", "proxy CPU µs/req", "cores proxy/bench/others", "idle → peak RSS", "upstream conns /10k req"}}
+			"errors d/p", "proxy CPU µs/req", "floor CPU µs/req (× floor)", "cores proxy/bench/others", "idle → peak RSS", "upstream conns /10k req"}}
 		for _, n := range r.NonStream {
 			t.add(fmt.Sprint(n.Conns), f0(n.Direct.RPS), f0(n.Proxy.RPS), pct(n.Share),
 				f2(n.Direct.Latency.P50)+" / "+f2(n.Direct.Latency.P99),
 				f2(n.Proxy.Latency.P50)+" / "+f2(n.Proxy.Latency.P99),
 				sf2(n.AddedP50)+" / "+sf2(n.AddedP99),
 				fmt.Sprintf("%d / %d", n.Direct.Errors, n.Proxy.Errors),
-				f1(n.Proxy.ProxyCPUPerReq), cores(n.Proxy.CPU),
+				f1(n.Proxy.ProxyCPUPerReq), floorCell(n), cores(n.Proxy.CPU),
 				mb(n.IdleRSSKB)+" → "+mb(n.PeakRSSKB),
 				fmt.Sprintf("%.1f (%d)", n.UpstreamConnsPer10k, n.UpstreamConns))
 		}
@@ -216,3 +220,11 @@ func cores(c CPU) string {
 	return fmt.Sprintf("%.2f / %.2f / %.2f", c.Proxy, c.Bench, c.Others)
 }
 func mb(kb int64) string { return fmt.Sprintf("%.1f MB", float64(kb)/1024) }
+
+// floorCell is the floor's CPU per request and the proxy's ratio to it.
+func floorCell(n NonStreamResult) string {
+	if n.Floor == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%.2f ×)", f1(n.Floor.ProxyCPUPerReq), n.FloorRatio)
+}

@@ -54,6 +54,10 @@ type NonStreamResult struct {
 	// IdleRSSKB is the proxy's VmRSS after startup; PeakRSSKB its VmHWM after the load.
 	IdleRSSKB int64 `json:"proxy_idle_rss_kb"`
 	PeakRSSKB int64 `json:"proxy_peak_rss_kb"`
+	// Floor is the floor relay under the same load (nil when not measured),
+	// and FloorRatio the proxy's CPU per request divided by the floor's.
+	Floor      *Phase  `json:"floor,omitempty"`
+	FloorRatio float64 `json:"cpu_ratio_to_floor,omitempty"`
 	// UpstreamConns is how many connections the proxy opened to the upstream
 	// during the phase, warm-up included; Per10k scales it to 10,000 requests.
 	UpstreamConns       int     `json:"upstream_conns"`
@@ -103,10 +107,11 @@ type ViewersResult struct {
 }
 
 type bench struct {
-	o    options
-	bin  string
-	logf func(string, ...any)
-	res  *Results
+	o        options
+	bin      string
+	floorBin string // "" when the floor is not measured
+	logf     func(string, ...any)
+	res      *Results
 }
 
 func (b *bench) problem(format string, args ...any) {
@@ -127,11 +132,11 @@ func (b *bench) startProxy(up *sim.Server, extra ...string) *proxyProc {
 // stopProxy stops p and notes it if it had died under load.
 func (b *bench) stopProxy(p *proxyProc, what string) {
 	if !p.alive() {
-		b.problem("%s: the proxy process died: %s", what, p.stderr.String())
+		b.problem("%s: the proxy process died: %s", what, p.output())
 		return
 	}
 	p.stop()
-	if out := p.stderr.String(); out != "" {
+	if out := p.output(); out != "" {
 		b.logf("%s: proxy said: %s", what, out)
 	}
 }
@@ -167,7 +172,32 @@ func (b *bench) nonStream(up *sim.Server, conns int) {
 	}
 	r.AddedP50 = r.Proxy.Latency.P50 - r.Direct.Latency.P50
 	r.AddedP99 = r.Proxy.Latency.P99 - r.Direct.Latency.P99
+	if b.floorBin != "" {
+		b.floor(up, &r)
+	}
 	b.res.NonStream = append(b.res.NonStream, r)
+}
+
+// floor measures the floor relay under the nonstream load of r.
+func (b *bench) floor(up *sim.Server, r *NonStreamResult) {
+	b.logf("nonstream %d conns: floor", r.Conns)
+	f, err := startFloor(b.floorBin, up.Addr())
+	if err != nil {
+		b.problem("floor relay: %v", err)
+		return
+	}
+	ep := endpoint{addr: f.addr, path: "/v1/chat/completions", auth: "Bearer " + floorClientKey}
+	hc := newClient(ep.addr, r.Conns, false, 30*time.Second)
+	ph := runLoad(hc, ep, r.Conns, b.o.warmup, b.o.duration, meter{pid: f.pid})
+	hc.CloseIdleConnections()
+	if !f.alive() {
+		b.problem("floor relay died: %s", f.output())
+	}
+	f.stop()
+	r.Floor = &ph
+	if ph.ProxyCPUPerReq > 0 {
+		r.FloorRatio = r.Proxy.ProxyCPUPerReq / ph.ProxyCPUPerReq
+	}
 }
 
 func (b *bench) streams(up *sim.Server, n int) {

@@ -61,6 +61,9 @@ type Config struct {
 	LoginRate int
 	// Logger receives login and live-feed notes; nil means slog.Default().
 	Logger *slog.Logger
+	// Sessions, when set, shares sessions between replicas (REPLICAS.md);
+	// nil keeps them in this process only.
+	Sessions SessionShare
 }
 
 // Dashboard holds the dashboard's handlers and their state. Create it with New.
@@ -116,6 +119,14 @@ func New(cfg Config) *Dashboard {
 		}
 	}
 	d.sessions = newSessionStore(d.ttl, time.Now)
+	d.sessions.log = d.log
+	if cfg.Sessions != nil {
+		d.sessions.share = cfg.Sessions
+		cfg.Sessions.OnEnd(func(id [sha256.Size]byte) {
+			d.sessions.dropLocal(id)
+			d.hub.endSession(id)
+		})
+	}
 	d.limiter = newLoginLimiter(rate, time.Minute, time.Now)
 	d.headers = securityHeaders()
 	return d

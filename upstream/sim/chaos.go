@@ -66,8 +66,9 @@ func (ch *Chaos) idleDelay() time.Duration {
 	return 30 * time.Millisecond
 }
 
-// draw returns the fault for the n-th request (0-based) carrying key.
-func (ch *Chaos) draw(key string, n int) Fault {
+// Draw returns the fault drawn for the n-th request (0-based) carrying
+// key: its id, or its arrival number when it has none.
+func (ch *Chaos) Draw(key string, n int) Fault {
 	h := fnv.New64a()
 	fmt.Fprintf(h, "%s\x00%d", key, n)
 	r := rand.New(rand.NewPCG(ch.Seed, h.Sum64()))
@@ -174,6 +175,9 @@ func (c *call) unsolicited(st *Step, idle bool) {
 		return
 	}
 	var injected time.Time
+	if !idle {
+		injected = time.Now() // the extra answer is unsolicited too
+	}
 	if idle {
 		_ = conn.SetReadDeadline(time.Now().Add(c.s.chaosIdleDelay()))
 		_, err := rw.Reader.Peek(1)

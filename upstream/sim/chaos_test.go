@@ -94,6 +94,7 @@ func TestServer_DoubleAnswer(t *testing.T) {
 	reqs := s.Requests()
 	require.Len(t, reqs, 2)
 	assert.Equal(t, reqs[0].Conn, reqs[1].Conn, "same connection number")
+	assert.Positive(t, reqs[1].AfterUnsolicited, "the request after the extra answer says so")
 	assert.Equal(t, 1, s.ConnsOpened())
 }
 
@@ -208,8 +209,8 @@ func TestChaos_Draw(t *testing.T) {
 	ch := &Chaos{Seed: 42, Rate: 0.5}
 	seen := map[Fault]int{}
 	for i := range 2000 {
-		f := ch.draw(fmt.Sprint(i), 0)
-		assert.Equal(t, f, ch.draw(fmt.Sprint(i), 0), "the same id and attempt draw the same fault")
+		f := ch.Draw(fmt.Sprint(i), 0)
+		assert.Equal(t, f, ch.Draw(fmt.Sprint(i), 0), "the same id and attempt draw the same fault")
 		seen[f]++
 	}
 	assert.InDelta(t, 1000, seen[FaultNone], 120, "about half get no fault")
@@ -219,7 +220,7 @@ func TestChaos_Draw(t *testing.T) {
 	other := &Chaos{Seed: 43, Rate: 0.5}
 	var differ int
 	for i := range 100 {
-		if ch.draw(fmt.Sprint(i), 0) != other.draw(fmt.Sprint(i), 0) {
+		if ch.Draw(fmt.Sprint(i), 0) != other.Draw(fmt.Sprint(i), 0) {
 			differ++
 		}
 	}

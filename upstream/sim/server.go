@@ -101,7 +101,8 @@ type Received struct {
 	// Model is the body's "model" field; empty when none.
 	Model string
 	// AfterUnsolicited is, for the first request on a connection where
-	// the server had written unsolicited bytes ([FaultIdleBytes]), how long
+	// the server had written unsolicited bytes ([FaultIdleBytes],
+	// [FaultDoubleAnswer]), how long
 	// after those bytes the request arrived; zero otherwise. A client that
 	// reuses such a connection reads those bytes as its answer.
 	AfterUnsolicited time.Duration

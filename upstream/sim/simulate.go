@@ -169,7 +169,7 @@ func (c *call) simulate(fam family) {
 		id = fmt.Sprint(c.seq)
 	}
 	if ch := c.s.opts.Chaos; ch != nil && generates(path) {
-		c.fault = ch.draw(id, c.nth)
+		c.fault = ch.Draw(id, c.nth)
 	}
 	answer(req, id)
 }

@@ -1,0 +1,578 @@
+package translate
+
+import (
+	"slices"
+	"strconv"
+
+	"github.com/tidwall/gjson"
+)
+
+// RequestAnthropicToOpenAI turns an Anthropic messages request body into an
+// OpenAI chat-completions request body (see TRANSLATION.md and the package
+// comment for what is mapped, dropped and refused). A refused or unreadable
+// request returns an *Error (400) naming the field. A streaming request asks
+// for stream_options.include_usage, so the final message_delta has the usage.
+// The result is appended to dst (which may be nil); body is not kept.
+func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
+	root, ok := parseRequest(body, &o)
+	if !ok || !root.IsObject() {
+		return nil, invalid("body", "not a JSON object")
+	}
+	var f struct {
+		model, system, messages, tools, toolChoice, maxTokens, temperature,
+		topP, stop, metadata, stream, thinking gjson.Result
+	}
+	var err *Error
+	each(root, func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "model":
+			f.model = v
+		case "system":
+			f.system = v
+		case "messages":
+			f.messages = v
+		case "tools":
+			f.tools = v
+		case "tool_choice":
+			f.toolChoice = v
+		case "max_tokens":
+			f.maxTokens = v
+		case "temperature":
+			f.temperature = v
+		case "top_p":
+			f.topP = v
+		case "stop_sequences":
+			f.stop = v
+		case "metadata":
+			f.metadata = v
+		case "stream":
+			f.stream = v
+		case "thinking":
+			f.thinking = v
+		case "mcp_servers":
+			if len(v.Raw) > 2 {
+				err = refuse("mcp_servers", "MCP servers run by Anthropic have no OpenAI equivalent")
+			}
+		}
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !f.messages.IsArray() {
+		return nil, invalid("messages", "an array is required")
+	}
+
+	out := slices.Grow(dst, len(body)+len(body)/8+256)
+	out = append(out, '{')
+	out = key(out, "model")
+	if o.Model != "" {
+		out = appendString(out, o.Model)
+	} else if f.model.Type == gjson.String {
+		out = append(out, f.model.Raw...)
+	} else {
+		return nil, invalid("model", "a string is required")
+	}
+	out = key(out, "messages")
+	out = append(out, '[')
+	if out, err = systemMessage(out, f.system); err != nil {
+		return nil, err
+	}
+	i := 0
+	each(f.messages, func(_, m gjson.Result) bool {
+		out, err = messageToOpenAI(out, m, i)
+		i++
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, ']')
+
+	if f.maxTokens.Type == gjson.Number {
+		// max_tokens, not max_completion_tokens: the OpenAI-compatible
+		// providers this serves (DeepSeek, Kimi, Qwen, vLLM, Ollama) all read it.
+		out = key(out, "max_tokens")
+		out = append(out, f.maxTokens.Raw...)
+	}
+	if f.temperature.Type == gjson.Number {
+		out = key(out, "temperature")
+		out = append(out, f.temperature.Raw...)
+	}
+	if f.topP.Type == gjson.Number {
+		out = key(out, "top_p")
+		out = append(out, f.topP.Raw...)
+	}
+	if f.stop.IsArray() && len(f.stop.Raw) > 2 {
+		out = key(out, "stop")
+		out = append(out, f.stop.Raw...)
+	}
+	if u := get(f.metadata, "user_id"); u.Type == gjson.String {
+		out = key(out, "user")
+		out = append(out, u.Raw...)
+	}
+	if f.stream.Type == gjson.True {
+		out = key(out, "stream")
+		out = append(out, `true,"stream_options":{"include_usage":true}`...)
+	}
+	if o.Reasoning {
+		if effort := reasoningEffort(f.thinking); effort != "" {
+			out = key(out, "reasoning_effort")
+			out = appendString(out, effort)
+		}
+	}
+	if out, err = toolsToOpenAI(out, f.tools, f.toolChoice); err != nil {
+		return nil, err
+	}
+	return append(out, '}'), nil
+}
+
+// reasoningEffort maps Anthropic's thinking setting to reasoning_effort.
+func reasoningEffort(t gjson.Result) string {
+	switch get(t, "type").Str {
+	case "enabled":
+		switch b := get(t, "budget_tokens").Int(); {
+		case b < 4096:
+			return "low"
+		case b < 16384:
+			return "medium"
+		default:
+			return "high"
+		}
+	case "adaptive":
+		return "medium"
+	}
+	return ""
+}
+
+// systemMessage appends one system message for Anthropic's system (a string
+// or text blocks, joined with a blank line).
+func systemMessage(out []byte, system gjson.Result) ([]byte, *Error) {
+	switch {
+	case system.Type == gjson.String:
+		if system.Raw == `""` {
+			return out, nil
+		}
+		out = append(out, `{"role":"system","content":`...)
+		out = append(out, system.Raw...)
+		return append(out, '}'), nil
+	case system.IsArray():
+		start := len(out)
+		out = append(out, `{"role":"system","content":"`...)
+		body := len(out)
+		var err *Error
+		j := 0
+		each(system, func(_, b gjson.Result) bool {
+			if get(b, "type").Str != "text" {
+				err = refuse("system["+strconv.Itoa(j)+"].type", "only text is translated in system")
+				return false
+			}
+			j++
+			if s := strBody(get(b, "text")); s != "" {
+				if len(out) > body {
+					out = append(out, `\n\n`...)
+				}
+				out = append(out, s...)
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		if len(out) == body {
+			return out[:start], nil
+		}
+		return append(out, `"}`...), nil
+	case system.Exists() && system.Type != gjson.Null:
+		return nil, invalid("system", "a string or an array is required")
+	}
+	return out, nil
+}
+
+// messageToOpenAI appends the OpenAI messages for the i-th Anthropic message:
+// an assistant message (text, reasoning_content, tool_calls), or for a user
+// message its tool results as tool messages first, then the rest.
+func messageToOpenAI(out []byte, m gjson.Result, i int) ([]byte, *Error) {
+	field := "messages[" + strconv.Itoa(i) + "]"
+	if !m.IsObject() {
+		return nil, invalid(field, "an object is required")
+	}
+	var role, content gjson.Result
+	each(m, func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "role":
+			role = v
+		case "content":
+			content = v
+		}
+		return true
+	})
+	switch role.Str {
+	case "user":
+		return userToOpenAI(out, content, field)
+	case "assistant":
+		return assistantToOpenAI(out, content, field)
+	}
+	return nil, invalid(field+".role", "unknown role "+strconv.Quote(role.Str))
+}
+
+// userToOpenAI: tool_result blocks become tool messages (in order, first);
+// text, images and documents one user message after them. Images inside a
+// tool result, which a tool message cannot carry, join that user message.
+func userToOpenAI(out []byte, content gjson.Result, field string) ([]byte, *Error) {
+	if content.Type == gjson.String {
+		if content.Raw == `""` {
+			return out, nil
+		}
+		out = comma(out)
+		out = append(out, `{"role":"user","content":`...)
+		out = append(out, content.Raw...)
+		return append(out, '}'), nil
+	}
+	if !content.IsArray() {
+		return nil, invalid(field+".content", "a string or an array is required")
+	}
+	var (
+		parts  []byte // OpenAI content parts
+		text   []byte // the texts joined, while there is no other part
+		nText  int
+		onlyTx = true
+		err    *Error
+	)
+	addText := func(s string) {
+		if s == "" {
+			return
+		}
+		if nText > 0 {
+			text = append(text, `\n\n`...)
+		}
+		text = append(text, s...)
+		nText++
+		parts = comma(parts)
+		parts = append(parts, `{"type":"text","text":"`...)
+		parts = append(parts, s...)
+		parts = append(parts, `"}`...)
+	}
+	j := 0
+	each(content, func(_, b gjson.Result) bool {
+		bf := field + ".content[" + strconv.Itoa(j) + "]"
+		j++
+		switch typ := get(b, "type").Str; typ {
+		case "text":
+			addText(strBody(get(b, "text")))
+		case "image":
+			if parts, err = imagePart(parts, get(b, "source"), bf); err != nil {
+				return false
+			}
+			onlyTx = false
+		case "document":
+			src := get(b, "source")
+			switch get(src, "type").Str {
+			case "text":
+				addText(strBody(get(src, "data")))
+			case "base64":
+				parts = comma(parts)
+				parts = append(parts, `{"type":"file","file":{"file_data":"data:`...)
+				parts = append(parts, strBody(get(src, "media_type"))...)
+				parts = append(parts, `;base64,`...)
+				parts = append(parts, strBody(get(src, "data"))...)
+				parts = append(parts, `"}}`...)
+				onlyTx = false
+			default:
+				err = refuse(bf+".source.type", "this document source is not translated")
+			}
+		case "tool_result":
+			var imgs []byte
+			out, imgs, err = toolMessage(out, b, bf)
+			if len(imgs) > 0 {
+				parts = append(comma(parts), imgs...)
+				onlyTx = false
+			}
+		default:
+			err = refuse(bf+".type", "content block "+strconv.Quote(typ)+" has no OpenAI equivalent")
+		}
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(parts) == 0 {
+		return out, nil
+	}
+	out = comma(out)
+	out = append(out, `{"role":"user","content":`...)
+	if onlyTx {
+		out = append(out, '"')
+		out = append(out, text...)
+		out = append(out, '"')
+	} else {
+		out = append(out, '[')
+		out = append(out, parts...)
+		out = append(out, ']')
+	}
+	return append(out, '}'), nil
+}
+
+// imagePart appends an OpenAI image_url part for an Anthropic image source.
+func imagePart(parts []byte, src gjson.Result, field string) ([]byte, *Error) {
+	parts = comma(parts)
+	switch get(src, "type").Str {
+	case "base64":
+		parts = append(parts, `{"type":"image_url","image_url":{"url":"data:`...)
+		parts = append(parts, strBody(get(src, "media_type"))...)
+		parts = append(parts, `;base64,`...)
+		parts = append(parts, strBody(get(src, "data"))...)
+		return append(parts, `"}}`...), nil
+	case "url":
+		u := get(src, "url")
+		if u.Type != gjson.String {
+			return nil, invalid(field+".source.url", "a string is required")
+		}
+		parts = append(parts, `{"type":"image_url","image_url":{"url":`...)
+		parts = append(parts, u.Raw...)
+		return append(parts, "}}"...), nil
+	}
+	return nil, refuse(field+".source.type", "this image source is not translated")
+}
+
+// toolMessage appends the tool message for one tool_result block and returns
+// the image parts it held. is_error has no OpenAI field: the text is marked.
+func toolMessage(out []byte, b gjson.Result, field string) ([]byte, []byte, *Error) {
+	var id, content, isErr gjson.Result
+	each(b, func(k, v gjson.Result) bool {
+		switch k.Str {
+		case "tool_use_id":
+			id = v
+		case "content":
+			content = v
+		case "is_error":
+			isErr = v
+		}
+		return true
+	})
+	if id.Type != gjson.String {
+		return nil, nil, invalid(field+".tool_use_id", "a string is required")
+	}
+	out = comma(out)
+	out = append(out, `{"role":"tool","tool_call_id":`...)
+	out = append(out, id.Raw...)
+	out = append(out, `,"content":"`...)
+	if isErr.Type == gjson.True {
+		out = append(out, "Error: "...)
+	}
+	var imgs []byte
+	var err *Error
+	switch {
+	case content.Type == gjson.String:
+		out = append(out, strBody(content)...)
+	case content.IsArray():
+		n := 0
+		j := 0
+		each(content, func(_, c gjson.Result) bool {
+			cf := field + ".content[" + strconv.Itoa(j) + "]"
+			j++
+			switch typ := get(c, "type").Str; typ {
+			case "text":
+				if s := strBody(get(c, "text")); s != "" {
+					if n > 0 {
+						out = append(out, `\n\n`...)
+					}
+					out = append(out, s...)
+					n++
+				}
+			case "image":
+				imgs, err = imagePart(imgs, get(c, "source"), cf)
+			default:
+				err = refuse(cf+".type", "content block "+strconv.Quote(typ)+" in a tool result has no OpenAI equivalent")
+			}
+			return err == nil
+		})
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(out, `"}`...), imgs, nil
+}
+
+// assistantToOpenAI appends one assistant message: texts joined as content,
+// thinking joined as reasoning_content (signatures dropped), tool_use blocks
+// as tool_calls with the input as the arguments string.
+func assistantToOpenAI(out []byte, content gjson.Result, field string) ([]byte, *Error) {
+	if content.Type == gjson.String {
+		out = comma(out)
+		out = append(out, `{"role":"assistant","content":`...)
+		out = append(out, content.Raw...)
+		return append(out, '}'), nil
+	}
+	if !content.IsArray() {
+		return nil, invalid(field+".content", "a string or an array is required")
+	}
+	var text, reasoning, calls []byte
+	var err *Error
+	j := 0
+	each(content, func(_, b gjson.Result) bool {
+		bf := field + ".content[" + strconv.Itoa(j) + "]"
+		j++
+		switch typ := get(b, "type").Str; typ {
+		case "text":
+			if s := strBody(get(b, "text")); s != "" {
+				if len(text) > 0 {
+					text = append(text, `\n\n`...)
+				}
+				text = append(text, s...)
+			}
+		case "thinking":
+			if s := strBody(get(b, "thinking")); s != "" {
+				if len(reasoning) > 0 {
+					reasoning = append(reasoning, `\n\n`...)
+				}
+				reasoning = append(reasoning, s...)
+			}
+		case "redacted_thinking":
+			// Encrypted for Anthropic only: nothing an OpenAI target can read.
+		case "tool_use":
+			var id, name, input gjson.Result
+			each(b, func(k, v gjson.Result) bool {
+				switch k.Str {
+				case "id":
+					id = v
+				case "name":
+					name = v
+				case "input":
+					input = v
+				}
+				return true
+			})
+			if id.Type != gjson.String || name.Type != gjson.String {
+				err = invalid(bf, "a tool_use block needs a string id and name")
+				return false
+			}
+			calls = comma(calls)
+			calls = append(calls, `{"id":`...)
+			calls = append(calls, id.Raw...)
+			calls = append(calls, `,"type":"function","function":{"name":`...)
+			calls = append(calls, name.Raw...)
+			calls = append(calls, `,"arguments":`...)
+			if input.Exists() {
+				calls = appendString(calls, input.Raw)
+			} else {
+				calls = append(calls, `"{}"`...)
+			}
+			calls = append(calls, "}}"...)
+		default:
+			err = refuse(bf+".type", "content block "+strconv.Quote(typ)+" has no OpenAI equivalent")
+		}
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(text) == 0 && len(calls) == 0 && len(reasoning) == 0 {
+		return out, nil
+	}
+	out = comma(out)
+	out = append(out, `{"role":"assistant","content":`...)
+	if len(text) > 0 {
+		out = append(out, '"')
+		out = append(out, text...)
+		out = append(out, '"')
+	} else {
+		out = append(out, "null"...)
+	}
+	if len(reasoning) > 0 {
+		out = append(out, `,"reasoning_content":"`...)
+		out = append(out, reasoning...)
+		out = append(out, '"')
+	}
+	if len(calls) > 0 {
+		out = append(out, `,"tool_calls":[`...)
+		out = append(out, calls...)
+		out = append(out, ']')
+	}
+	return append(out, '}'), nil
+}
+
+// toolsToOpenAI appends "tools", "tool_choice" and "parallel_tool_calls".
+func toolsToOpenAI(out []byte, tools, choice gjson.Result) ([]byte, *Error) {
+	var err *Error
+	if tools.IsArray() && len(tools.Raw) > 2 {
+		out = key(out, "tools")
+		out = append(out, '[')
+		i := 0
+		each(tools, func(_, t gjson.Result) bool {
+			field := "tools[" + strconv.Itoa(i) + "]"
+			i++
+			var typ, name, desc, schema gjson.Result
+			each(t, func(k, v gjson.Result) bool {
+				switch k.Str {
+				case "type":
+					typ = v
+				case "name":
+					name = v
+				case "description":
+					desc = v
+				case "input_schema":
+					schema = v
+				}
+				return true
+			})
+			if typ.Exists() && typ.Str != "custom" {
+				err = refuse(field, "Anthropic server tool "+strconv.Quote(typ.Str)+" has no OpenAI equivalent")
+				return false
+			}
+			if name.Type != gjson.String {
+				err = invalid(field+".name", "a string is required")
+				return false
+			}
+			out = comma(out)
+			out = append(out, `{"type":"function","function":{"name":`...)
+			out = append(out, name.Raw...)
+			if desc.Type == gjson.String {
+				out = append(out, `,"description":`...)
+				out = append(out, desc.Raw...)
+			}
+			out = append(out, `,"parameters":`...)
+			if schema.IsObject() {
+				out = append(out, schema.Raw...)
+			} else {
+				out = append(out, `{"type":"object","properties":{}}`...)
+			}
+			out = append(out, "}}"...)
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ']')
+	}
+	if !choice.IsObject() {
+		return out, nil
+	}
+	switch typ := get(choice, "type").Str; typ {
+	case "auto":
+		out = key(out, "tool_choice")
+		out = append(out, `"auto"`...)
+	case "any":
+		out = key(out, "tool_choice")
+		out = append(out, `"required"`...)
+	case "none":
+		out = key(out, "tool_choice")
+		out = append(out, `"none"`...)
+	case "tool":
+		n := get(choice, "name")
+		if n.Type != gjson.String {
+			return nil, invalid("tool_choice.name", "a string is required")
+		}
+		out = key(out, "tool_choice")
+		out = append(out, `{"type":"function","function":{"name":`...)
+		out = append(out, n.Raw...)
+		out = append(out, "}}"...)
+	default:
+		return nil, invalid("tool_choice.type", "unknown value "+strconv.Quote(typ))
+	}
+	if get(choice, "disable_parallel_tool_use").Type == gjson.True {
+		out = key(out, "parallel_tool_calls")
+		out = append(out, "false"...)
+	}
+	return out, nil
+}

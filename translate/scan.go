@@ -1,0 +1,211 @@
+package translate
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/tidwall/gjson"
+)
+
+// each and get walk a validated JSON value like gjson's ForEach and Get, but
+// never decode a long string: gjson unescapes every string value it visits
+// (a copy of each system prompt, tool description and file content), which
+// made a 50 KB Claude Code request cost ~5× the budget. Here a string's Str
+// is a substring of the input when it has no escape, the unescaped text
+// when it is short, and empty otherwise (then use [str]); containers are
+// skipped with strings.IndexByte over their strings. Only for input that
+// gjson.Valid accepted: on anything else they stop early but never panic.
+
+// longString is the length above which an escaped string is not decoded.
+const longString = 256
+
+// each calls fn with each member of an object (key, value) or each element
+// of an array (zero key, value), in order, until fn returns false.
+func each(r gjson.Result, fn func(k, v gjson.Result) bool) {
+	s := r.Raw
+	if r.Type != gjson.JSON || len(s) < 2 {
+		return
+	}
+	obj := s[0] == '{'
+	i := 1
+	for {
+		i = skipSpace(s, i)
+		if i >= len(s) || s[i] == '}' || s[i] == ']' {
+			return
+		}
+		var k gjson.Result
+		if obj {
+			if s[i] != '"' {
+				return
+			}
+			e := stringEnd(s, i)
+			if e < 0 {
+				return
+			}
+			k = stringResult(s[i:e])
+			i = skipSpace(s, e)
+			if i >= len(s) || s[i] != ':' {
+				return
+			}
+			i = skipSpace(s, i+1)
+		}
+		e := valueEnd(s, i)
+		if e <= i {
+			return
+		}
+		if !fn(k, result(s[i:e])) {
+			return
+		}
+		i = skipSpace(s, e)
+		if i < len(s) && s[i] == ',' {
+			i++
+		}
+	}
+}
+
+// get returns the member k of an object (the zero Result when absent).
+func get(r gjson.Result, k string) gjson.Result {
+	var v gjson.Result
+	each(r, func(key, val gjson.Result) bool {
+		if key.Str == k {
+			v = val
+			return false
+		}
+		return true
+	})
+	return v
+}
+
+// first returns the first element of an array.
+func first(r gjson.Result) gjson.Result {
+	var v gjson.Result
+	if r.IsArray() {
+		each(r, func(_, val gjson.Result) bool {
+			v = val
+			return false
+		})
+	}
+	return v
+}
+
+// str returns a string value's text, decoding it when each left Str empty.
+func str(r gjson.Result) string {
+	if r.Type == gjson.String && r.Str == "" && len(r.Raw) > 2 {
+		return gjson.Parse(r.Raw).Str
+	}
+	return r.Str
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) {
+		switch s[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// stringEnd returns the index past the string starting at s[i] ('"'), or -1.
+// The first bytes are scanned in a plain loop (most strings are short keys,
+// for which a call costs more than the scan), the rest with IndexByte.
+func stringEnd(s string, i int) int {
+	j := i + 1
+	for end := min(j+24, len(s)); j < end; j++ {
+		switch s[j] {
+		case '"':
+			return j + 1
+		case '\\':
+			j++
+		}
+	}
+	for j < len(s) {
+		k := strings.IndexByte(s[j:], '"')
+		if k < 0 {
+			return -1
+		}
+		q := j + k
+		n := 0
+		for p := q - 1; p > i && s[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
+			return q + 1
+		}
+		j = q + 1
+	}
+	return -1
+}
+
+// valueEnd returns the index past the value starting at s[i], or -1.
+func valueEnd(s string, i int) int {
+	if i >= len(s) {
+		return -1
+	}
+	switch s[i] {
+	case '"':
+		return stringEnd(s, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(s); j++ {
+			switch s[j] {
+			case '"':
+				e := stringEnd(s, j)
+				if e < 0 {
+					return -1
+				}
+				j = e - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(s) {
+		switch s[j] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return j
+		}
+		j++
+	}
+	return j
+}
+
+// stringResult is the Result for a string token.
+func stringResult(raw string) gjson.Result {
+	r := gjson.Result{Type: gjson.String, Raw: raw}
+	body := raw[1 : len(raw)-1]
+	switch {
+	case strings.IndexByte(body, '\\') < 0:
+		r.Str = body
+	case len(raw) <= longString:
+		r.Str = gjson.Parse(raw).Str
+	}
+	return r
+}
+
+// result is the Result for one raw value.
+func result(raw string) gjson.Result {
+	switch raw[0] {
+	case '"':
+		return stringResult(raw)
+	case '{', '[':
+		return gjson.Result{Type: gjson.JSON, Raw: raw}
+	case 't':
+		return gjson.Result{Type: gjson.True, Raw: raw}
+	case 'f':
+		return gjson.Result{Type: gjson.False, Raw: raw}
+	case 'n':
+		return gjson.Result{Type: gjson.Null, Raw: raw}
+	}
+	n, _ := strconv.ParseFloat(raw, 64)
+	return gjson.Result{Type: gjson.Number, Raw: raw, Num: n}
+}
