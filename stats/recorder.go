@@ -99,9 +99,10 @@ type Recorder struct {
 	peerEvents chan []*Event
 	peerSeries chan []Bucket
 
-	// mu guards recent and series: the recorder goroutine writes them,
-	// Snapshot reads them.
+	// mu guards recent, series and rstats: the recorder goroutine writes
+	// them, Snapshot reads them.
 	mu     sync.RWMutex
+	rstats routingStats
 	recent *ring
 	series series
 	peers  series // the other replicas' seconds (sums), SharedStore only
@@ -244,6 +245,7 @@ func (r *Recorder) Snapshot() Snapshot {
 	r.mu.RLock()
 	recent := r.recent.newestFirst()
 	points := combined(&r.series, &r.peers, now.Unix()-seriesSeconds+1, now.Unix())
+	windows, models := r.rstats.windows(now), r.rstats.table()
 	r.mu.RUnlock()
 	s := Snapshot{
 		Replica:       r.replica,
@@ -255,6 +257,8 @@ func (r *Recorder) Snapshot() Snapshot {
 		Recent:        recent,
 		Series:        points,
 		Routing:       r.routingStatus(),
+		TargetStats:   windows,
+		Models:        models,
 	}
 	if r.store != nil {
 		h := r.store.Health()
@@ -369,6 +373,9 @@ func (r *Recorder) apply(e *Event) int64 {
 	r.mu.Lock()
 	r.recent.push(e)
 	r.series.add(sec, e.LatencyMs, !e.Success())
+	if e.ServedModel != "" { // routed by a routing file
+		r.rstats.add(e, time.Unix(sec, 0))
+	}
 	r.mu.Unlock()
 	if r.metrics != nil {
 		r.metrics.Observe(e)
@@ -419,6 +426,8 @@ func (r *Recorder) publish(pending []*Event, span secondSpan, force bool) []*Eve
 			Routing: r.routingStatus(),
 			Points:  points,
 		}
+		// Written only by this goroutine too: no lock needed to read.
+		u.TargetStats, u.Models = r.rstats.windows(time.Now()), r.rstats.table()
 		if r.store != nil {
 			h := r.store.Health()
 			u.Database = &h

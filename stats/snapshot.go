@@ -54,6 +54,10 @@ type Snapshot struct {
 	Replicas []Replica `json:"replicas,omitempty"`
 	// Routing is the routing file's state; absent without a routing file.
 	Routing *RoutingStatus `json:"routing,omitempty"`
+	// TargetStats are each target's attempts over the last 5 minutes, and
+	// Models the "by model" table; both only with a routing file.
+	TargetStats []TargetWindow `json:"target_stats,omitempty"`
+	Models      *ModelTable    `json:"models,omitempty"`
 }
 
 // RoutingStatus is the state of the routing file (ROUTING.md).
@@ -83,6 +87,9 @@ type update struct {
 	Targets []TargetState `json:"targets"`
 	// Routing is the routing file's state (absent without a routing file).
 	Routing *RoutingStatus `json:"routing,omitempty"`
+	// TargetStats and Models: as in Snapshot (routing file only).
+	TargetStats []TargetWindow `json:"target_stats,omitempty"`
+	Models      *ModelTable    `json:"models,omitempty"`
 	// Points are the series seconds the batch's events fell in, oldest
 	// first; each replaces the page's point with the same t.
 	Points []Point `json:"points"`
