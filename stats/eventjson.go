@@ -22,6 +22,10 @@ func (e *Event) appendJSON(b []byte) ([]byte, error) {
 	}
 	b = append(b, `{"id":`...)
 	b = strconv.AppendInt(b, e.ID, 10)
+	if e.Replica != "" {
+		b = append(b, `,"replica":`...)
+		b = appendJSONString(b, e.Replica)
+	}
 	b = append(b, `,"time":"`...)
 	b = e.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","method":`...)
@@ -52,6 +56,10 @@ func (e *Event) appendJSON(b []byte) ([]byte, error) {
 		b = strconv.AppendInt(b, int64(a.Status), 10)
 		b = append(b, `,"reason":`...)
 		b = appendJSONString(b, a.Reason)
+		if a.Cause != "" {
+			b = append(b, `,"cause":`...)
+			b = appendJSONString(b, a.Cause)
+		}
 		b = append(b, `,"duration_ms":`...)
 		b = appendJSONFloat(b, a.DurationMs)
 		b = append(b, '}')

@@ -228,7 +228,7 @@ func TestStore_write_eachRowItsOwnEvent(t *testing.T) {
 		e.Model = strings.Repeat("m", 20-i) // each encoding shorter than the last
 		e.Error = strings.Repeat("<&>", i%3)
 		c.requests, c.lastID = e.ID, e.ID
-		s.add(e, c)
+		s.add(e, e.Time.Unix(), c)
 		want = append(want, e)
 	}
 	require.NoError(t, s.sync(c))
