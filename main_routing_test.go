@@ -131,6 +131,10 @@ func TestBrowser_RoutingStateOnTheDashboard(t *testing.T) {
 		`[...document.querySelectorAll('#targets li')].some(li => li.querySelector('.chip-fail') && li.textContent.includes('unauthorized (401)'))`, 5*time.Second)
 	w.Browser.WaitJS(t, "the served model in the latest requests",
 		`document.body.textContent.includes('served by gpt-4o-mini')`, 5*time.Second)
+	w.Browser.WaitJS(t, "the by-model table",
+		`!document.getElementById('models-card').hidden && document.getElementById('models').textContent.includes('fast')`, 5*time.Second)
+	w.Browser.WaitJS(t, "per-target figures over 5 minutes",
+		`[...document.querySelectorAll('#targets .target-window')].some(d => d.textContent.includes('p50'))`, 5*time.Second)
 	// A bad file on SIGHUP: refused, the banner says why, requests still work.
 	require.NoError(t, os.WriteFile(path, []byte(file+"  bad: [\n"), 0o600))
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))

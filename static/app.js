@@ -57,6 +57,13 @@
       probation_detail: '{0} · the next request tries it again',
       routing_error: 'Routing file refused, the running routing stays: {0}',
       served_as: 'served by {0}',
+      target_window: 'last 5 min: {0} attempts · {1} errors · p50 {2}',
+      by_model: 'By model',
+      by_model_sub: 'today / since start',
+      m_requests: 'Requests',
+      m_failures: 'Failures',
+      m_fallbacks: 'Fallbacks',
+      m_tokens: 'Tokens in / out',
       recent: 'Latest requests',
       recent_sub: 'newest first · last 50',
       col_time: 'Time',
@@ -152,6 +159,13 @@
       probation_detail: '{0} · 下一个请求会再试',
       routing_error: '路由文件被拒绝，仍使用原路由:{0}',
       served_as: '实际模型 {0}',
+      target_window: '近 5 分钟:{0} 次尝试 · {1} 次错误 · p50 {2}',
+      by_model: '按模型',
+      by_model_sub: '今天 / 启动以来',
+      m_requests: '请求',
+      m_failures: '失败',
+      m_fallbacks: '回退',
+      m_tokens: '输入 / 输出 token',
       last_error: '最近错误:{0} · {1}前',
       cooldown_capped: 'Retry-After {0} 已截短为 {1}(MAX_COOLDOWN)· {2}前',
       recent: '最近请求',
@@ -486,6 +500,8 @@
     state.totals = s.totals || null;
     state.targets = Array.isArray(s.targets) ? s.targets : [];
     renderRouting(s.routing);
+    state.targetStats = Array.isArray(s.target_stats) ? s.target_stats : [];
+    renderModels(s.models);
     var recent = Array.isArray(s.recent) ? s.recent.slice(0, RECENT_MAX) : [];
     var firstLoad = !state.haveSnapshot;
     var fresh = [];
@@ -572,11 +588,13 @@
       state.totals = u.totals;
       renderTotals();
     }
+    if (Array.isArray(u.target_stats)) state.targetStats = u.target_stats;
     if (Array.isArray(u.targets)) {
       state.targets = u.targets;
       renderTargets();
     }
     renderRouting(u.routing);
+    if (u.models) renderModels(u.models);
     if (Array.isArray(u.points) && u.points.length) {
       for (var pi = 0; pi < u.points.length; pi++) addPoint(u.points[pi]);
       requestChart();
@@ -679,6 +697,11 @@
         li.appendChild(el('div', 'target-err target-disabled', probation ? t('probation_detail', tg.disabled.reason) :
           t('disabled_detail', tg.disabled.reason, fmtSpan(next !== null ? Math.max(0, (next - now) / 1000) : 0))));
       }
+      var win = windowOf(tg.name);
+      if (win && win.requests) {
+        li.appendChild(el('div', 'target-detail target-window',
+          t('target_window', win.requests, win.errors, fmtMs(win.p50_ms))));
+      }
       var cap = tg.cooldown_capped;
       if (cap) {
         var capAt = parseTime(cap.at);
@@ -696,6 +719,40 @@
     setText($('targets-count'), state.targets.length ? t('targets_count', ready, state.targets.length) : '');
     var empty = $('targets-empty');
     if (empty) empty.hidden = state.targets.length > 0;
+  }
+
+  // ----- rendering: routing file figures
+
+  function windowOf(name) {
+    var ws = state.targetStats || [];
+    for (var i = 0; i < ws.length; i++) if (ws[i].name === name) return ws[i];
+    return null;
+  }
+
+  function fmtMs(ms) {
+    if (typeof ms !== 'number') return '—';
+    return ms >= 1000 ? (ms / 1000).toFixed(2) + ' s' : Math.round(ms) + ' ms';
+  }
+
+  function renderModels(m) {
+    var card = $('models-card'), body = $('models');
+    if (!card || !body) return;
+    if (!m || !Array.isArray(m.since_start)) { card.hidden = true; return; }
+    card.hidden = false;
+    var today = {};
+    (m.today || []).forEach(function (r) { today[r.model] = r; });
+    var frag = document.createDocumentFragment();
+    m.since_start.slice(0, 30).forEach(function (r) {
+      var d = today[r.model] || {requests: 0, failures: 0, fallbacks: 0, input_tokens: 0, output_tokens: 0};
+      var tr = el('tr');
+      tr.appendChild(el('td', 'model mono', r.model || '—'));
+      tr.appendChild(el('td', 'num', d.requests + ' / ' + r.requests));
+      tr.appendChild(el('td', 'num', d.failures + ' / ' + r.failures));
+      tr.appendChild(el('td', 'num', d.fallbacks + ' / ' + r.fallbacks));
+      tr.appendChild(el('td', 'num', (d.input_tokens + '/' + d.output_tokens) + ' · ' + (r.input_tokens + '/' + r.output_tokens)));
+      frag.appendChild(tr);
+    });
+    body.replaceChildren(frag);
   }
 
   // ----- rendering: the routing file's reload status
