@@ -661,3 +661,17 @@ func TestDemo_BuiltInRouting(t *testing.T) {
 		t.Errorf("routing status = %+v", rs)
 	}
 }
+
+// TestRoutingE2E_NoFallbackOnMixedEnd: a 500 then no answer is neither
+// server_error (the last attempt got no 5xx) nor unreachable (one got an
+// answer): no fallback, the 500 is relayed.
+func TestRoutingE2E_NoFallbackOnMixedEnd(t *testing.T) {
+	srv := newUpstream(t, sim.Options{})
+	srv.Push(sim.Step{Status: 500, Model: "big-1", Body: `{"error":{"message":"boom","type":"server_error"}}`}, sim.Step{Fault: sim.FaultReset, Model: "big-1"}, sim.Step{Fault: sim.FaultReset, Model: "big-1"})
+	p, _ := startRouted(t, fallbackFile, srv, func(cfg *Config) { cfg.MaxRetries = 1 })
+	a := p.call(chat("big-1"))
+	wantStatus(t, a, 500)
+	if ev := p.event(1); ev.Fallbacks != 0 || ev.ServedModel != "big-1" {
+		t.Errorf("fallbacks %d, served %q", ev.Fallbacks, ev.ServedModel)
+	}
+}

@@ -274,7 +274,9 @@ func (rl *Relay) runModel(rs *routedTargets, plan *routing.Plan, step *routing.S
 	case !answered:
 		return routing.KindUnreachable, false
 	}
-	return routing.KindServerError, false
+	// Some attempt got an answer but the last got none: no kind of
+	// fallback_on describes it; the last answer is relayed.
+	return routing.KindNone, false
 }
 
 // finish settles a request whose last model's attempts ended without an
