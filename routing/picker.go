@@ -78,6 +78,7 @@ func healthy(t *Target, n int64) bool {
 // candidates' weights. Over any run of picks each target gets its share of
 // weight exactly, spread out rather than in bursts.
 func (p *Picker) pick(n int64, untriedOnly bool) *Target {
+	quiet := p.r.dom.quiet(n) // no key disabled, nothing cooling: every target is usable
 	for _, tr := range p.g.tiers {
 		if len(tr.targets) == 1 { // nothing to rotate: no lock
 			t := tr.targets[0]
@@ -92,7 +93,7 @@ func (p *Picker) pick(n int64, untriedOnly bool) *Target {
 		ms := tr.members
 		for i := range ms {
 			m := &ms[i]
-			if untriedOnly && p.tried.has(int(m.index)) || !usable(m.st, p.model, n) {
+			if untriedOnly && p.tried.has(int(m.index)) || !quiet && !usable(m.st, p.model, n) {
 				continue
 			}
 			m.current += int(m.weight)

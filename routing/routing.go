@@ -49,6 +49,7 @@ type Routing struct {
 	models  []ModelSpec
 	opts    Options
 	hooks   *hooks
+	dom     *domain
 	loaded  time.Time
 
 	mu     sync.RWMutex
@@ -113,13 +114,14 @@ func Build(f *File, opts Options, prev *Routing) (*Routing, error) {
 		models: f.Models,
 		opts:   opts,
 		hooks:  &hooks{},
+		dom:    &domain{},
 		loaded: time.Now(),
 		byID:   make(map[string]*Target, len(f.Targets)),
 		cache:  map[string]*resolved{},
 		groups: map[groupKey]*group{},
 	}
 	if prev != nil {
-		r.hooks = prev.hooks
+		r.hooks, r.dom = prev.hooks, prev.dom
 	}
 	for i, s := range f.Targets {
 		t := &Target{TargetSpec: s, Index: i, ID: keyID(s.Name, urlString(s.URL), s.Key)}
@@ -132,7 +134,7 @@ func Build(f *File, opts Options, prev *Routing) (*Routing, error) {
 			}
 		}
 		if t.st == nil {
-			t.st = &targetState{}
+			t.st = &targetState{dom: r.dom}
 		}
 		r.targets = append(r.targets, t)
 		r.byID[t.ID] = t

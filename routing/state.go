@@ -26,12 +26,37 @@ type targetState struct {
 	health   atomic.Uint32
 	usableAt atomic.Int64 // healthQuota: on probation from then (unix nanos)
 
+	dom *domain // shared by every target of a routing and its reloads
+
 	mu         sync.Mutex
 	cool       map[string]cooling // model -> cooldown
 	wholeCap   bool
 	reason     string
 	disabledAt time.Time
 	nextCheck  time.Time // healthDisabled: next background check
+}
+
+// domain is what the targets of a routing (and of the routings that
+// followed it by reload) have in common: whether any key is disabled and the
+// latest end of any cooldown. While no key is disabled and nothing cools,
+// choosing a target skips the per-target checks.
+type domain struct {
+	disabled  atomic.Int32 // keys not healthOK
+	coolUntil atomic.Int64 // unix nanos: the latest cooldown end of any target
+}
+
+// quiet reports whether, at n, no key is disabled and no target cools.
+func (d *domain) quiet(n int64) bool {
+	return d.disabled.Load() == 0 && d.coolUntil.Load() <= n
+}
+
+func (d *domain) cooling(until int64) {
+	for {
+		cur := d.coolUntil.Load()
+		if cur >= until || d.coolUntil.CompareAndSwap(cur, until) {
+			return
+		}
+	}
 }
 
 type cooling struct {
@@ -137,6 +162,7 @@ func (r *Routing) Apply(c Change) {
 func (s *targetState) setCool(model string, until int64, capped bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.dom.cooling(until)
 	if model == "" {
 		if s.whole.Load() >= until {
 			return false
@@ -168,16 +194,20 @@ func (s *targetState) disable(reason string, quota bool, at, until time.Time) {
 	s.mu.Lock()
 	s.reason, s.disabledAt, s.nextCheck = reason, at, until
 	s.mu.Unlock()
+	h := healthDisabled
 	if quota {
 		s.usableAt.Store(until.UnixNano())
-		s.health.Store(healthQuota)
-	} else {
-		s.health.Store(healthDisabled)
+		h = healthQuota
+	}
+	if s.health.Swap(h) == healthOK {
+		s.dom.disabled.Add(1)
 	}
 }
 
 func (s *targetState) enable() {
-	s.health.Store(healthOK)
+	if s.health.Swap(healthOK) != healthOK {
+		s.dom.disabled.Add(-1)
+	}
 	s.mu.Lock()
 	s.reason, s.disabledAt, s.nextCheck = "", time.Time{}, time.Time{}
 	s.mu.Unlock()
