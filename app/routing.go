@@ -209,3 +209,9 @@ func routedStates(r *routing.Routing, now time.Time) []stats.TargetState {
 	}
 	return out
 }
+
+// Routing returns the running routing (nil without a routing file). A
+// store shared by replicas registers Routing().OnChange once (it stays
+// registered across reloads) and passes other replicas' changes to
+// Routing().Apply — always on the current routing, as a reload swaps it.
+func (a *App) Routing() *routing.Routing { return a.relay.Routing() }
