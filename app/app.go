@@ -143,8 +143,10 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	if a.pg != nil {
 		// Replicas share sessions and cooldowns (REPLICAS.md).
 		dcfg.Sessions = a.pg.Sessions()
-		a.targets.SetCooldownShare(a.pg.Cooldowns(func(target, model string, until time.Time) {
-			a.targets.ApplyCooldown(target, model, until)
+		a.targets.SetCooldownShare(a.pg.Cooldowns(func(c postgres.Change) {
+			if c.Kind == postgres.ChangeCool { // key health arrives with the routing state
+				a.targets.ApplyCooldown(c.Target, c.Model, c.Until)
+			}
 		}))
 	}
 	a.dash = dashboard.New(dcfg)
@@ -360,7 +362,7 @@ func (a *App) LogStartup(addr string) {
 		"max_retries", a.cfg.MaxRetries, "demo", a.cfg.Demo)
 	if a.pg != nil {
 		a.log.Info("data stored in PostgreSQL (DATABASE_URL; DB_PATH is ignored), shared with other replicas",
-			"replica", a.replica)
+			"database", a.pg.Where(), "replica", a.replica)
 	} else if a.store != nil {
 		a.log.Info("data stored in SQLite", "path", a.cfg.DBPath,
 			"note", "on a PaaS, mount a volume at this path's folder or the data is lost on redeploy")

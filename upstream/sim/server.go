@@ -103,7 +103,7 @@ type Received struct {
 	// AfterUnsolicited is, for the first request on a connection where
 	// the server had written unsolicited bytes ([FaultIdleBytes],
 	// [FaultDoubleAnswer]), how long
-	// after those bytes the request arrived; zero otherwise. A client that
+	// after those bytes the request's first bytes arrived; zero otherwise. A client that
 	// reuses such a connection reads those bytes as its answer.
 	AfterUnsolicited time.Duration
 }
@@ -433,7 +433,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.end()
 
-	arrived := time.Now()
 	conn, _ := r.Context().Value(connKey{}).(int)
 	c := &call{s: s, w: w, rc: http.NewResponseController(w), r: r, clientGone: r.Context().Done()}
 	body, err := io.ReadAll(r.Body)
@@ -443,7 +442,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		c.rec.Model = parseLoose(body).model
 	}
 	if sa, ok := r.Context().Value(againKey{}).(*servedAgain); ok && !sa.injected.IsZero() && sa.reported.CompareAndSwap(false, true) {
-		c.rec.AfterUnsolicited = max(arrived.Sub(sa.injected), time.Nanosecond)
+		c.rec.AfterUnsolicited = sa.afterInjected()
 	}
 	c.seq = s.count.Add(1)
 	s.mu.Lock()
