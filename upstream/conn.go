@@ -94,6 +94,22 @@ func (c *conn) Read(p []byte) (int, error) {
 			return n, err
 		}
 		now := time.Now().UnixNano()
+		// Clear the expired deadline first: the raw read behind readable
+		// fails at once on it, which would look like "readable" forever.
+		if err := c.Conn.SetReadDeadline(time.Time{}); err != nil {
+			return 0, err
+		}
+		if c.readable() {
+			// The deadline passed while this goroutine was elsewhere (a slow
+			// client write, a busy machine): Go reports the timeout without
+			// looking at the socket, but bytes (or EOF) are waiting. The
+			// upstream was not silent; read them instead of cutting the stream
+			// or writing a keep-alive.
+			if err := c.Conn.SetReadDeadline(time.Unix(0, now+int64(c.idle))); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		if now-c.lastRead >= int64(c.idle) {
 			return 0, &CauseError{Cause: CauseTimeout, Err: errStalled, Written: true}
 		}

@@ -94,3 +94,26 @@ func TestConn_WriteCounts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(5), c.written)
 }
+
+// Defect found by the soak: the read deadline moves lazily, so when the proxy
+// itself reads late (a slow client write, a busy machine), the deadline has
+// already passed and Go reports a timeout without looking at the socket. Bytes
+// the upstream sent in time must be read, not cut as a stall; the keep-alive
+// hook must not run while they wait either.
+func TestConn_LateReaderNotCutAsStalled(t *testing.T) {
+	c, peer := tcpPair(t)
+	calls := 0
+	c.startWatch(100*time.Millisecond, 50*time.Millisecond, func() error { calls++; return nil })
+	_, err := peer.Write([]byte("in time"))
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond) // the proxy is busy past the idle timeout
+	buf := make([]byte, 16)
+	n, err := c.Read(buf)
+	require.NoError(t, err, "the upstream was not silent: its bytes were waiting")
+	assert.Equal(t, "in time", string(buf[:n]))
+	assert.Zero(t, calls, "no keep-alive while data waits")
+
+	// Silence after that is still cut at the idle timeout.
+	_, err = c.Read(buf)
+	assert.Equal(t, CauseTimeout, CauseOf(err))
+}
