@@ -141,6 +141,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		return sendError(c, family, fiber.StatusBadGateway, errBadGateway, "no upstream answered")
 	}
 
+	res.RedactAnswer() // the upstream key never reaches the client: headers, complete bodies
 	resp := res.Resp
 	ev.Target = res.Target.Name()
 	status := resp.StatusCode()
@@ -156,6 +157,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		}
 		sr := &streamRelay{
 			res:          res,
+			red:          res.Redactor(),
 			ev:           ev,
 			family:       family,
 			sse:          res.SSE,
