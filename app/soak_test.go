@@ -48,15 +48,18 @@ var (
 // list (RECENT_SIZE at most 10000) and give the pool a quiet point after
 // each wave, where it must be back to baseline.
 const (
-	soakClients      = 16
-	soakWave         = 4 * time.Second
-	soakWaveMax      = 3000 // requests per wave at most
-	soakTargets      = 2
-	soakMaxConns     = 8 // per target
-	soakFaultRate    = 0.3
-	soakLeaveShare   = 0.1                   // clients that leave at a random moment
-	soakStallShare   = 0.1                   // clients that stop reading for a while, then leave
-	soakIdleRace     = 20 * time.Millisecond // the keep-alive race window excused (see excused)
+	soakClients    = 16
+	soakWave       = 4 * time.Second
+	soakWaveMax    = 3000 // requests per wave at most
+	soakTargets    = 2
+	soakMaxConns   = 8 // per target
+	soakFaultRate  = 0.3
+	soakLeaveShare = 0.1 // clients that leave at a random moment
+	soakStallShare = 0.1 // clients that stop reading for a while, then leave
+	// soakIdleRace is the keep-alive race window excused (see excused): the
+	// proxy checks a pooled connection, then writes; on a loaded 2-core
+	// machine (load average ~20) the OS stretched that gap to 21-31ms.
+	soakIdleRace     = 50 * time.Millisecond
 	soakShowFailures = 12
 )
 

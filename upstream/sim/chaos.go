@@ -162,7 +162,8 @@ func (c *call) unsolicited(st *Step, idle bool) {
 		_ = conn.Close()
 		return
 	}
-	defer c.s.untrackHijacked(conn)
+	// The connection stays tracked (Close closes it) until it is served
+	// again or closed.
 	_ = conn.SetDeadline(time.Time{})
 	resp := rawResponse(st, c.rec.ID)
 	out := resp
@@ -171,6 +172,7 @@ func (c *call) unsolicited(st *Step, idle bool) {
 	}
 	if _, err := rw.WriteString(out); err != nil || rw.Flush() != nil {
 		c.markGone()
+		c.s.untrackHijacked(conn)
 		_ = conn.Close()
 		return
 	}
@@ -187,16 +189,49 @@ func (c *call) unsolicited(st *Step, idle bool) {
 			// The client already sent its next request: not idle.
 		case isTimeout(err):
 			if _, err := rw.WriteString(resp); err != nil || rw.Flush() != nil {
+				c.s.untrackHijacked(conn)
 				_ = conn.Close()
 				return
 			}
-			injected = time.Now()
+			c.s.watchAfterInjection(conn, rw.Reader, c.rec.Conn, time.Now())
+			return
 		default:
+			c.s.untrackHijacked(conn)
 			_ = conn.Close() // the client closed it
 			return
 		}
 	}
-	c.s.serveAgain(conn, rw.Reader, c.rec.Conn, injected)
+	c.s.untrackHijacked(conn)
+	c.s.serveAgain(conn, rw.Reader, c.rec.Conn, injected, time.Time{})
+}
+
+// watchAfterInjection waits, already reading, for the client's next bytes
+// on a connection where unsolicited bytes were written at injected, so
+// that [Received.AfterUnsolicited] is measured from their arrival (not
+// from when a new server goroutine first read them); then it serves the
+// connection again. The wait runs apart from the handler, which returns: a
+// connection idle in a client's pool is no request in flight.
+func (s *Server) watchAfterInjection(conn net.Conn, r *bufio.Reader, num int, injected time.Time) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.untrackHijacked(conn)
+		_ = conn.Close()
+		return
+	}
+	s.serving.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.serving.Done()
+		_, err := r.Peek(1) // ends with the client's bytes, its close, or Close
+		arrived := time.Now()
+		s.untrackHijacked(conn)
+		if err != nil {
+			_ = conn.Close()
+			return
+		}
+		s.serveAgain(conn, r, num, injected, arrived)
+	}()
 }
 
 func (s *Server) chaosIdleDelay() time.Duration {
@@ -280,9 +315,13 @@ func (l *oneConnListener) Addr() net.Addr { return l.addr }
 // serveAgain hands a hijacked connection back to the HTTP server, so the
 // client's next requests on it are answered as usual. (net/http has no way
 // to un-hijack; serving a one-connection listener is the way back.)
-func (s *Server) serveAgain(conn net.Conn, r *bufio.Reader, num int, injected time.Time) {
+func (s *Server) serveAgain(conn net.Conn, r *bufio.Reader, num int, injected, arrived time.Time) {
 	ln := &oneConnListener{addr: s.ln.Addr(), closed: make(chan struct{})}
-	ln.conn = &servedAgain{Conn: conn, r: r, injected: injected, num: num, ln: ln}
+	sa := &servedAgain{Conn: conn, r: r, injected: injected, num: num, ln: ln}
+	if !arrived.IsZero() {
+		sa.firstRead.Store(arrived.UnixNano())
+	}
+	ln.conn = sa
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
