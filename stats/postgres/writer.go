@@ -230,6 +230,11 @@ func (s *Store) flush() error {
 		s.dropped += uint64(len(batch))
 		s.dirty = true // the counters are retried
 		s.mu.Unlock()
+		if pe != nil && pe.Code == "23505" { // unique_violation on requests.id
+			s.log.Error("stats store: record IDs collide: another running replica uses REPLICA_NAME "+s.opts.Replica+
+				" (give each replica its own name)", "count", len(batch))
+			return err
+		}
 		s.log.Error("stats store: records refused by the database, not stored", "count", len(batch), "err", describe(err))
 		return err
 	default:
