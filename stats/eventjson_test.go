@@ -144,3 +144,12 @@ func BenchmarkEvent_appendJSON(b *testing.B) {
 		}
 	})
 }
+
+// TestEvent_appendJSON_routingFieldsLostInStore: the store's encoder wrote
+// no served_model, fallbacks or attempt model, so a restart lost them.
+func TestEvent_appendJSON_routingFieldsLostInStore(t *testing.T) {
+	e := fullEvent()
+	e.ServedModel, e.Fallbacks = "gpt-4o-mini", 1
+	e.Attempts[0].Model, e.Attempts[1].Model = "gpt-4o", "gpt-4o-mini"
+	checkJSON(t, "routing file fields", e)
+}

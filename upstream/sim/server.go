@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -327,13 +328,26 @@ func (s *Server) ConnsOpened() int { return int(s.opened.Load()) }
 // waited for. Handlers ended by [Server.Close] do not report.
 func (s *Server) Gone() <-chan Received { return s.gone }
 
+// bodyModel returns the "model" member of a JSON body, "" when none.
+func bodyModel(body []byte) string {
+	var v struct {
+		Model string `json:"model"`
+	}
+	_ = json.Unmarshal(body, &v)
+	return v.Model
+}
+
 // pickStep removes and returns the first queued step that matches the
 // request.
-func (s *Server) pickStep(key, path string) (Step, bool) {
+func (s *Server) pickStep(key, path string, body []byte) (Step, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	model := ""
 	for i, st := range s.steps {
-		if (st.Key == "" || st.Key == key) && (st.Path == "" || st.Path == path) {
+		if st.Model != "" && model == "" {
+			model = bodyModel(body)
+		}
+		if (st.Key == "" || st.Key == key) && (st.Path == "" || st.Path == path) && (st.Model == "" || st.Model == model) {
 			s.steps = append(s.steps[:i:i], s.steps[i+1:]...)
 			return st, true
 		}
@@ -465,7 +479,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		c.writeKeyState(fam, keyState)
 		return
 	}
-	if st, ok := s.pickStep(c.rec.Key, r.URL.Path); ok {
+	if st, ok := s.pickStep(c.rec.Key, r.URL.Path, body); ok {
 		c.runStep(&st)
 		return
 	}
