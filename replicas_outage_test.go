@@ -25,6 +25,13 @@ import (
 // request fails, /healthz stays 200, /api/stats says since when the
 // database is away, and afterwards the stored count equals what was served.
 func TestReplicas_DatabaseStoppedUnderLoad(t *testing.T) {
+	t.Run("immediate", func(t *testing.T) { testDatabaseStoppedUnderLoad(t, "immediate") })
+	// A fast shutdown ends each session with an error the server sends
+	// (57P01): that is the database going away, not a refused batch.
+	t.Run("FastShutdown57P01IsAnOutageNotARefusedBatch", func(t *testing.T) { testDatabaseStoppedUnderLoad(t, "fast") })
+}
+
+func testDatabaseStoppedUnderLoad(t *testing.T, mode string) {
 	cluster := pgtest.NewCluster(t)
 	db := cluster.URL("postgres", pgtest.Password)
 	up, err := sim.New(sim.Options{ChunkInterval: -1})
@@ -50,7 +57,7 @@ func TestReplicas_DatabaseStoppedUnderLoad(t *testing.T) {
 		}()
 	}
 	time.Sleep(time.Second)
-	cluster.Stop(t)
+	cluster.StopMode(t, mode)
 	stoppedAt := time.Now()
 	// Within a few seconds every replica notices and says so.
 	for _, p := range ps {

@@ -170,11 +170,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	if a.pg != nil {
 		// Replicas share sessions and cooldowns (REPLICAS.md).
 		dcfg.Sessions = a.pg.Sessions()
-		a.targets.SetCooldownShare(a.pg.Cooldowns(func(c postgres.Change) {
-			if c.Kind == postgres.ChangeCool { // key health arrives with the routing state
-				a.targets.ApplyCooldown(c.Target, c.Model, c.Until)
-			}
-		}))
+		a.shareRoutingState()
 	}
 	a.dash = dashboard.New(dcfg)
 	proxy := handlers.NewProxy(handlers.ProxyConfig{

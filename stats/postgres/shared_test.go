@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/llm-proxy/llm-proxy/stats"
 	"github.com/llm-proxy/llm-proxy/stats/postgres"
 	"github.com/llm-proxy/llm-proxy/stats/postgres/pgtest"
 )
@@ -117,4 +118,26 @@ func TestSessions_SharedAndLogout(t *testing.T) {
 	_, ok, err = sb.Lookup(id)
 	require.NoError(t, err)
 	assert.False(t, ok)
+}
+
+// Two running replicas under one REPLICA_NAME hand out the same record IDs:
+// the second batch is refused, counted as dropped, and the writer goes on.
+func TestStore_SameReplicaNameTwice(t *testing.T) {
+	url := pgtest.NewDatabase(t, "")
+	a, b := openReplica(t, url, "same"), openReplica(t, url, "same")
+	ra, err := a.Restore(1)
+	require.NoError(t, err)
+	rb, err := b.Restore(1)
+	require.NoError(t, err)
+	require.Equal(t, ra.Counters.LastID, rb.Counters.LastID, "one name, one ID range")
+
+	e := &stats.Event{ID: ra.Counters.LastID + 1, Time: time.Now(), Outcome: stats.OutcomeOK}
+	c := stats.Counters{Requests: 1, Successes: 1, LastID: e.ID}
+	a.Add(e, time.Now().Unix(), c)
+	require.NoError(t, a.Sync(c))
+	dup := *e
+	b.Add(&dup, time.Now().Unix(), c)
+	require.Error(t, b.Sync(c))
+	assert.Equal(t, uint64(1), b.Health().Dropped)
+	assert.True(t, b.Health().OK, "the database is there; only the batch was refused")
 }

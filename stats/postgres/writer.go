@@ -213,9 +213,14 @@ func (s *Store) flush() error {
 	ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
 	err := s.write(ctx, batch, buckets, c)
 	cancel()
-	s.noteResult(err)
 	var pe *pgconn.PgError
 	var ee *encodeError
+	refused := (errors.As(err, &pe) && refusedData(pe)) || errors.As(err, &ee)
+	if refused {
+		s.noteResult(nil) // the database answered: it is there
+	} else {
+		s.noteResult(err)
+	}
 	switch {
 	case err == nil:
 		clear(batch)
@@ -223,19 +228,41 @@ func (s *Store) flush() error {
 		s.spare = batch[:0]
 		s.mu.Unlock()
 		return nil
-	case errors.As(err, &pe) || errors.As(err, &ee):
+	case refused:
 		// The server refused the data itself (or it does not encode):
 		// retrying would fail forever.
 		s.mu.Lock()
 		s.dropped += uint64(len(batch))
 		s.dirty = true // the counters are retried
 		s.mu.Unlock()
+		if pe != nil && pe.Code == "23505" { // unique_violation on requests.id
+			s.log.Error("stats store: record IDs collide: another running replica uses REPLICA_NAME "+s.opts.Replica+
+				" (give each replica its own name)", "count", len(batch))
+			return err
+		}
 		s.log.Error("stats store: records refused by the database, not stored", "count", len(batch), "err", describe(err))
 		return err
 	default:
 		s.requeue(batch, buckets)
 		return err
 	}
+}
+
+// refusedData reports whether the server refused the data itself, so that
+// the same batch would fail again: data exceptions (class 22), integrity
+// violations (23), schema errors (42) and program limits (54). Everything
+// else — the server shutting down (57P01), connection and resource
+// failures, serialization conflicts — is the database being away or busy:
+// the batch is kept and retried.
+func refusedData(pe *pgconn.PgError) bool {
+	if len(pe.Code) < 2 {
+		return false
+	}
+	switch pe.Code[:2] {
+	case "22", "23", "42", "54":
+		return true
+	}
+	return false
 }
 
 // requeue puts a batch that could not be written back in front of the

@@ -100,9 +100,14 @@ func (c *Cluster) Start(t testing.TB) {
 }
 
 // Stop stops the server at once (connections are cut, as in a crash or a failover).
-func (c *Cluster) Stop(t testing.TB) {
+func (c *Cluster) Stop(t testing.TB) { c.StopMode(t, "immediate") }
+
+// StopMode stops the server with pg_ctl's shutdown mode: "immediate" cuts
+// the connections; "fast" (what a service manager or a managed database's
+// maintenance does) ends each session with an error (SQLSTATE 57P01) first.
+func (c *Cluster) StopMode(t testing.TB, mode string) {
 	t.Helper()
-	if err := c.run("pg_ctl", "-D", c.data(), "-m", "immediate", "-w", "stop"); err != nil {
+	if err := c.run("pg_ctl", "-D", c.data(), "-m", mode, "-w", "stop"); err != nil {
 		t.Fatalf("stop cluster: %v", err)
 	}
 }
