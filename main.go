@@ -36,6 +36,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	demo := fs.Bool("demo", false, "run with a simulated upstream and demo traffic (no real key needed)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	healthcheck := fs.Bool("healthcheck", false, "check that a proxy on PORT answers /healthz (for Docker HEALTHCHECK) and exit")
+	configFile := fs.String("config", "", "routing file (YAML); the same as CONFIG_FILE")
+	checkConfig := fs.String("check-config", "", "validate the routing file `FILE`, print its resolved targets and models (keys masked) and exit")
 	fs.Usage = func() { usage(stderr, fs) }
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -55,6 +57,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if *healthcheck {
 		return checkHealth(cfg.ListenHost, cfg.Port, stderr)
+	}
+	if *configFile != "" {
+		cfg.ConfigFile = *configFile
+	}
+	if *checkConfig != "" {
+		return checkRoutingFile(cfg, *checkConfig, stdout, stderr)
 	}
 	if *demo {
 		app.PrepareDemo(&cfg)
@@ -111,6 +119,25 @@ func signalContext() (context.Context, func()) {
 		os.Exit(1)
 	}()
 	return ctx, func() { signal.Stop(sigs); cancel() }
+}
+
+// checkRoutingFile validates a routing file as the proxy would load it and
+// prints the resolved targets and models, keys masked.
+func checkRoutingFile(cfg app.Config, path string, stdout, stderr io.Writer) int {
+	cfg.ConfigFile = path
+	r, err := cfg.BuildRouting(nil)
+	if err == nil {
+		err = cfg.CheckRoutingExclusion()
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "llm-proxy: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", path)
+	if err := r.Describe(stdout); err != nil {
+		return 1
+	}
+	return 0
 }
 
 // newLogger writes text or JSON lines (LOG_FORMAT) at LOG_LEVEL through w,

@@ -82,6 +82,9 @@ func TestReplicas_DatabaseStoppedUnderLoad(t *testing.T) {
 		assert.True(t, d.OK, p.base)
 		assert.Zero(t, d.Dropped, p.base)
 	}
+	for _, p := range ps {
+		assert.NotContains(t, p.output.String(), pgtest.Password, "a log line shows the database password")
+	}
 }
 
 // runToExit runs the binary with env until it exits (at most 30 s) and

@@ -185,6 +185,7 @@ func TestReplicas_TotalsAndLiveFeedAcrossReplicas(t *testing.T) {
 	}
 	assert.Equal(t, int64(n+1), chart, "the chart sums the replicas' seconds")
 	assert.Equal(t, int64(n+1), pgtest.QueryInt(t, db, "SELECT COUNT(*) FROM requests"))
+	assert.Contains(t, a.output.String(), "data stored in PostgreSQL (DATABASE_URL; DB_PATH is ignored)", "the log says which store")
 }
 
 func TestReplicas_KillOneLosesAtMostItsLastFlush(t *testing.T) {

@@ -36,6 +36,8 @@ type App struct {
 	log      *slog.Logger
 	fiber    *fiber.App
 	targets  *upstream.Targets
+	relay    *upstream.Relay
+	rstatus  routingStatus
 	store    stats.Store
 	pg       *postgres.Store // the store when it is PostgreSQL (shared by replicas); nil otherwise
 	replica  string          // REPLICA_NAME or its default
@@ -43,7 +45,10 @@ type App struct {
 	metrics  *stats.Metrics
 	dash     *dashboard.Dashboard
 	demo     *sim.Server
-	version  string
+	// demoAnthropic and demoTimers: demo mode's second provider and its key story.
+	demoAnthropic *sim.Server
+	demoTimers    []*time.Timer
+	version       string
 	// metricsKeys holds METRICS_KEY (empty set when unset).
 	metricsKeys *handlers.Keys
 	// dashKeys holds the dashboard keys (for /debug/pprof).
@@ -82,12 +87,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	for i, s := range specs {
 		uspecs[i] = upstream.Spec{Name: s.Name, URL: s.URL, Key: s.Key}
 	}
-	a.targets = upstream.NewTargets(uspecs, upstream.ClientOptions{
-		ConnectTimeout: cfg.ConnectTimeout,
-		MaxConns:       cfg.MaxConnsPerTarget,
-		Proxy:          upstream.ProxyFromEnvironment(os.Getenv, cfg.UpstreamProxy),
-		MaxCooldown:    cfg.MaxCooldown,
-	})
+	a.targets = upstream.NewTargets(uspecs, a.clientOptions())
 	relay := upstream.NewRelay(a.targets, upstream.Options{
 		MaxRetries:             cfg.MaxRetries,
 		MaxCooldownWait:        cfg.MaxCooldownWait,
@@ -95,6 +95,26 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		StreamFirstByteTimeout: cfg.StreamFirstByteTimeout,
 		Classifier:             upstream.NewClassifier(cfg.RetryStatuses),
 	})
+	a.relay = relay
+	if cfg.ConfigFile != "" {
+		r, err := cfg.BuildRouting(nil)
+		if err != nil {
+			a.targets.Close()
+			a.closeDemo()
+			return nil, err
+		}
+		relay.SetRouting(r, a.clientOptions(), reloadGrace)
+		a.rstatus.file, a.rstatus.loadedAt = cfg.ConfigFile, r.LoadedAt()
+	} else if cfg.Demo {
+		r, err := a.demoRouting()
+		if err != nil {
+			a.targets.Close()
+			a.closeDemo()
+			return nil, err
+		}
+		relay.SetRouting(r, a.clientOptions(), reloadGrace)
+		a.rstatus.file, a.rstatus.loadedAt = demoRoutingName, r.LoadedAt()
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -130,6 +150,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		Store:      a.store,
 		Replica:    a.replica,
 		Targets:    a.targetStates,
+		Routing:    a.RoutingStatus,
 		Logger:     log,
 		Metrics:    a.metrics,
 	})
@@ -149,8 +170,10 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	if a.pg != nil {
 		// Replicas share sessions and cooldowns (REPLICAS.md).
 		dcfg.Sessions = a.pg.Sessions()
-		a.targets.SetCooldownShare(a.pg.Cooldowns(func(target, model string, until time.Time) {
-			a.targets.ApplyCooldown(target, model, until)
+		a.targets.SetCooldownShare(a.pg.Cooldowns(func(c postgres.Change) {
+			if c.Kind == postgres.ChangeCool { // key health arrives with the routing state
+				a.targets.ApplyCooldown(c.Target, c.Model, c.Until)
+			}
 		}))
 	}
 	a.dash = dashboard.New(dcfg)
@@ -273,6 +296,9 @@ func (a *App) record(ev *stats.Event) {
 // targetStates adapts the pool's states for the dashboard and metrics.
 func (a *App) targetStates() []stats.TargetState {
 	now := time.Now()
+	if r := a.relay.Routing(); r != nil {
+		return routedStates(r, now)
+	}
 	states := a.targets.States(now)
 	out := make([]stats.TargetState, len(states))
 	for i, s := range states {
@@ -316,6 +342,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	go func() {
 		errc <- a.fiber.Listener(lingerListener{Listener: ln, perIP: newPerIPLimit(a.cfg.MaxConnsPerIP)})
 	}()
+	rctx, stopRouting := context.WithCancel(ctx)
+	defer stopRouting()
+	go a.runRouting(rctx)
 	var serveErr error
 	select {
 	case serveErr = <-errc:
@@ -354,9 +383,16 @@ func (a *App) closeStore() {
 }
 
 func (a *App) closeDemo() {
+	for _, t := range a.demoTimers {
+		t.Stop()
+	}
 	if a.demo != nil {
 		a.demo.Close()
 		a.demo = nil
+	}
+	if a.demoAnthropic != nil {
+		a.demoAnthropic.Close()
+		a.demoAnthropic = nil
 	}
 }
 
@@ -371,7 +407,7 @@ func (a *App) LogStartup(addr string) {
 		"max_retries", a.cfg.MaxRetries, "demo", a.cfg.Demo)
 	if a.pg != nil {
 		a.log.Info("data stored in PostgreSQL (DATABASE_URL; DB_PATH is ignored), shared with other replicas",
-			"replica", a.replica)
+			"database", a.pg.Where(), "replica", a.replica)
 	} else if a.store != nil {
 		a.log.Info("data stored in SQLite", "path", a.cfg.DBPath,
 			"note", "on a PaaS, mount a volume at this path's folder or the data is lost on redeploy")

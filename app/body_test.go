@@ -20,10 +20,12 @@ import (
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
-// A 20 MiB body (a base64 image) passes intact.
+// A 20 MiB body (a base64 image) passes intact. (A generous response
+// timeout: the upload under -race on a busy machine can take over 10s, and
+// this test is about integrity, not speed.)
 func TestE2E_LargeBodyIntact(t *testing.T) {
 	t.Parallel()
-	up, p := setup(t, 1)
+	up, p := setup(t, 1, func(c *Config) { c.ResponseTimeout = time.Minute })
 	raw := make([]byte, 15<<20)
 	for i := range raw {
 		raw[i] = byte(i*7 + i>>11)

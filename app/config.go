@@ -21,7 +21,8 @@ import (
 // environment variable in its env tag; envDefault is the default and help is
 // the line `llm-proxy -h` prints for it.
 type Config struct {
-	ProxyURLs   []string `env:"PROXY_URL" envSeparator:"," help:"upstream base URL including /v1; comma-separated for several targets (required unless -demo)"`
+	ConfigFile  string   `env:"CONFIG_FILE" help:"routing file (YAML): targets with their API, models, weights and priorities, model aliases and fallbacks; or the flag -config (see README, Routing file)"`
+	ProxyURLs   []string `env:"PROXY_URL" envSeparator:"," help:"upstream base URL including /v1; comma-separated for several targets (required unless -demo or a routing file gives targets)"`
 	APIKeys     []string `env:"API_KEY" envSeparator:"," help:"upstream API key; comma-separated for several keys (required unless -demo)"`
 	AccessKeys  []string `env:"MY_ACCESS_KEY" envSeparator:"," help:"key(s) clients must present, comma-separated (required)"`
 	MaxRetries  int      `env:"MAX_RETRIES" envDefault:"3" help:"retries after the first attempt (at most MAX_RETRIES+1 attempts)"`
@@ -39,6 +40,8 @@ type Config struct {
 	MaxCooldown            time.Duration `env:"MAX_COOLDOWN" envDefault:"5m" help:"longest cooldown an upstream's Retry-After can impose on a target (a longer one is cut to it, and the dashboard says so); 0: no cap"`
 	RetryStatuses          StatusList    `env:"RETRY_STATUSES" envDefault:"429,500,502,503,504,529" help:"upstream statuses retried on the next target"`
 	BodyLimit              ByteSize      `env:"BODY_LIMIT" envDefault:"32MiB" help:"largest request body accepted (413 above it); units B, KiB, MiB, GiB, KB, MB, GB"`
+	HealthCheckInterval    time.Duration `env:"HEALTH_CHECK_INTERVAL" envDefault:"5m" help:"routing file: how often a disabled upstream key (401, 403) is re-checked with GET /models"`
+	QuotaRetryInterval     time.Duration `env:"QUOTA_RETRY_INTERVAL" envDefault:"1h" help:"routing file: a key out of quota or credit is tried again by a real request after this long"`
 	MaxConnsPerTarget      int           `env:"MAX_CONNS_PER_TARGET" envDefault:"16384" help:"upstream connection pool size per target (requests wait for a free connection up to CONNECT_TIMEOUT)"`
 	UpstreamProxy          string        `env:"UPSTREAM_PROXY" help:"outbound proxy for upstream connections (http://[user:pass@]host:port or socks5://…); overrides HTTPS_PROXY/HTTP_PROXY, NO_PROXY still applies (empty: those variables)"`
 
@@ -73,6 +76,10 @@ type Config struct {
 
 	// Demo is set by the -demo flag, not by the environment.
 	Demo bool `env:"-"`
+
+	// lookup reads environment variables for ${NAME} in the routing file
+	// (the lookup given to Load; os.LookupEnv in main).
+	lookup func(string) (string, bool)
 }
 
 // ConfigError is a configuration problem, named by its environment variable.
@@ -105,6 +112,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 	}
 	var cfg Config
 	err := env.ParseWithOptions(&cfg, env.Options{Environment: environ})
+	cfg.lookup = lookup
 	if err == nil {
 		cfg.trimLists()
 		return cfg, nil
@@ -163,7 +171,11 @@ func (c *Config) Validate() error {
 			return &ConfigError{"MY_ACCESS_KEY", "contains an empty key"}
 		}
 	}
-	if !c.Demo {
+	if err := c.CheckRoutingExclusion(); err != nil {
+		return err
+	}
+	fileTargets, _ := c.routingFileTargets()
+	if !c.Demo && !fileTargets {
 		if len(c.ProxyURLs) == 0 {
 			return &ConfigError{"PROXY_URL", "not set: give the upstream base URL including /v1 (or run with -demo)"}
 		}
@@ -191,6 +203,8 @@ func (c *Config) Validate() error {
 		{c.MaxCooldown >= 0, "MAX_COOLDOWN", "must not be negative"},
 		{c.BodyLimit >= 1024, "BODY_LIMIT", "must be at least 1KiB"},
 		{c.MaxConnsPerTarget > 0, "MAX_CONNS_PER_TARGET", "must be positive"},
+		{c.HealthCheckInterval > 0, "HEALTH_CHECK_INTERVAL", "must be positive"},
+		{c.QuotaRetryInterval > 0, "QUOTA_RETRY_INTERVAL", "must be positive"},
 		{c.RetentionRows >= 0, "RETENTION_ROWS", "must not be negative"},
 		{c.RetentionDays >= 0, "RETENTION_DAYS", "must not be negative"},
 		{c.FlushInterval > 0, "FLUSH_INTERVAL", "must be positive"},

@@ -27,6 +27,11 @@ func PrepareDemo(cfg *Config) {
 	if len(cfg.AccessKeys) == 0 {
 		cfg.AccessKeys = []string{DemoAccessKey}
 	}
+	if cfg.HealthCheckInterval == DefaultConfig().HealthCheckInterval {
+		// The demo revokes a key and restores it two minutes later: check
+		// often enough that the page shows it coming back.
+		cfg.HealthCheckInterval = 20 * time.Second
+	}
 }
 
 // startDemoUpstream starts the simulated OpenAI + Anthropic upstream on
@@ -38,6 +43,7 @@ func (a *App) startDemoUpstream() error {
 		ChunkInterval:  60 * time.Millisecond,
 		Latency:        250 * time.Millisecond,
 		Keys:           demoUpstreamKeys,
+		Hook:           demoModelFaults,
 	})
 	if err != nil {
 		return fmt.Errorf("demo upstream: %w", err)
@@ -59,7 +65,14 @@ func (a *App) DemoBanner(baseURL string) string {
 	fmt.Fprintf(&b, "  演示模式 — 模拟上游，无需真实密钥\n%s\n", line)
 	fmt.Fprintf(&b, "  Dashboard / 仪表盘:   %s/   (log in with the access key below)\n", baseURL)
 	fmt.Fprintf(&b, "  Access key / 访问密钥: %s\n", key)
-	fmt.Fprintf(&b, "  Simulated rate-limit share: %.0f%% (DEMO_RATE_LIMIT_SHARE) — watch retries recover them\n\n", a.cfg.DemoRateLimitShare*100)
+	fmt.Fprintf(&b, "  Simulated rate-limit share: %.0f%% (DEMO_RATE_LIMIT_SHARE) — watch retries recover them\n", a.cfg.DemoRateLimitShare*100)
+	if a.relay.Routing() != nil && a.cfg.ConfigFile == "" {
+		fmt.Fprintf(&b, "  Routing: two simulated providers (openai-sim with 2 keys, anthropic-sim); the alias \"fast\" is gpt-4o-mini;\n")
+		fmt.Fprintf(&b, "  gpt-4o falls back to gpt-4o-mini, claude-opus-4-1 to claude-sonnet-4-5. Key openai-sim#2 is revoked\n")
+		fmt.Fprintf(&b, "  after %v and works again after %v: watch it go disabled and come back.\n", demoRevokeAfter, demoRestoreAfter)
+		fmt.Fprintf(&b, "  路由：两个模拟服务商；fast 是 gpt-4o-mini 的别名；gpt-4o 回退到 gpt-4o-mini；openai-sim#2 一分钟后被吊销，三分钟后恢复。\n")
+	}
+	fmt.Fprintf(&b, "\n")
 	fmt.Fprintf(&b, "  Try (streams token by token):\n")
 	fmt.Fprintf(&b, "  curl -N %s/v1/chat/completions -H 'Authorization: Bearer %s' \\\n", baseURL, key)
 	fmt.Fprintf(&b, "    -H 'Content-Type: application/json' \\\n")
@@ -84,6 +97,8 @@ func (a *App) RunDemoTraffic(ctx context.Context, baseURL string) {
 		{"/v1/messages", "x-api-key", `{"model":"claude-sonnet-4-5","max_tokens":128,"stream":true,"messages":[{"role":"user","content":"Say hello"}]}`},
 		{"/v1/messages", "x-api-key", `{"model":"claude-haiku-4-5","max_tokens":128,"messages":[{"role":"user","content":"Say hello"}]}`},
 		{"/v1/responses", "Authorization", `{"model":"gpt-4.1-mini","input":"Say hello"}`},
+		{"/v1/chat/completions", "Authorization", `{"model":"fast","stream":true,"messages":[{"role":"user","content":"Say hello"}]}`},
+		{"/v1/messages", "x-api-key", `{"model":"claude-opus-4-1","max_tokens":128,"messages":[{"role":"user","content":"Say hello"}]}`},
 	}
 	for {
 		wait := time.Duration(400+rand.IntN(1200)) * time.Millisecond

@@ -503,9 +503,6 @@ func words(n int) []string {
 // was rate limited.
 const allRateLimitedMsg = "错误重试全都rate limit,请再次重试."
 
-// itoa is strconv.Itoa, short for building wire text in tests.
-func itoa(n int) string { return strconv.Itoa(n) }
-
 // eachFamily runs test as a parallel subtest for each route family, named
 // after the family.
 func eachFamily(t *testing.T, test func(t *testing.T, f family)) {

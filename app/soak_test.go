@@ -54,9 +54,9 @@ const (
 	soakTargets      = 2
 	soakMaxConns     = 8 // per target
 	soakFaultRate    = 0.3
-	soakLeaveShare   = 0.1 // clients that leave at a random moment
-	soakStallShare   = 0.1 // clients that stop reading for a while, then leave
-	soakIdleRace     = 5 * time.Millisecond
+	soakLeaveShare   = 0.1                   // clients that leave at a random moment
+	soakStallShare   = 0.1                   // clients that stop reading for a while, then leave
+	soakIdleRace     = 20 * time.Millisecond // the keep-alive race window excused (see excused)
 	soakShowFailures = 12
 )
 

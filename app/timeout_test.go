@@ -67,7 +67,7 @@ func TestFaults_SlowButWithinLimits(t *testing.T) {
 		cfg := testConfig([]string{up.URL()}, []string{upKeyA, upKeyB})
 		cfg.StreamFirstByteTimeout = 3 * time.Second
 		cfg.ResponseTimeout = 3 * time.Second
-		cfg.StreamIdleTimeout = time.Second
+		cfg.StreamIdleTimeout = 2 * time.Second // a margin over the 700ms pauses below on a busy machine
 		cfg.KeepAliveInterval = 300 * time.Millisecond
 		p := startProxy(t, cfg)
 
@@ -82,8 +82,8 @@ func TestFaults_SlowButWithinLimits(t *testing.T) {
 		up.Push(sim.Step{Body: f.okBody, HeaderDelay: 1500 * time.Millisecond})
 		wantStatus(t, p.call(f.req(f.body)), 200)
 
-		// Stream running 2.8s in total with a 700ms pause each time:
-		// beyond the 1s first-byte timeout but never idle for 1s.
+		// Stream running 2.1s in total with a 700ms pause each time:
+		// beyond the 1s first-byte timeout but never idle for 2s.
 		cfg2 := cfg
 		cfg2.StreamFirstByteTimeout = time.Second
 		p2 := startProxy(t, cfg2)

@@ -91,6 +91,9 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	p.cfg.InFlight.Inc()
 	defer p.cfg.InFlight.Dec()
 
+	if string(path) == "/v1/models" && c.Method() == fiber.MethodGet && p.cfg.Relay.Routing() != nil {
+		return p.listModels(c, start)
+	}
 	rest := path[len("/v1"):]
 	body := c.Request().Body() // raw: never decompressed, forwarded byte for byte
 	ev := &stats.Event{
@@ -119,6 +122,8 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		KeyStyle: style,
 		Stream:   ev.Stream,
 		Cancel:   cancel,
+		Family:   routingFamily(family),
+		Model:    modelBytes(ev.Model),
 	})
 	watch.stop()
 	fillAttempts(ev, res)
@@ -139,11 +144,22 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	case upstream.Unreachable:
 		p.finish(ev, fiber.StatusBadGateway, stats.OutcomeUnreachable, "no upstream answered"+lastCause(res))
 		return sendError(c, family, fiber.StatusBadGateway, errBadGateway, "no upstream answered")
+	case upstream.NotServed:
+		msg := "model " + strconv.Quote(res.Requested) + " is not served by any target"
+		p.finish(ev, fiber.StatusNotFound, stats.OutcomeBadRequest, msg)
+		return sendError(c, family, fiber.StatusNotFound, errModelNotFound, msg)
+	case upstream.NoUsableKey:
+		msg := "no usable upstream key for model " + strconv.Quote(res.Requested)
+		p.finish(ev, fiber.StatusServiceUnavailable, stats.OutcomeUnreachable, msg)
+		return sendError(c, family, fiber.StatusServiceUnavailable, errNoUsableKey, msg)
 	}
 
 	res.RedactAnswer() // the upstream key never reaches the client: headers, complete bodies
 	resp := res.Resp
 	ev.Target = res.Target.Name()
+	if res.ServedModel != "" {
+		c.Set(HeaderServedModel, res.ServedModel)
+	}
 	status := resp.StatusCode()
 	c.Status(status)
 	copyResponseHeaders(&c.Response().Header, &resp.Header)
@@ -248,9 +264,10 @@ func (p *Proxy) finish(ev *stats.Event, status int, outcome stats.Outcome, errTe
 func fillAttempts(ev *stats.Event, res *upstream.Result) {
 	ev.Attempts = make([]stats.Attempt, len(res.Attempts))
 	for i, a := range res.Attempts {
-		ev.Attempts[i] = stats.Attempt{Target: a.Target.Name(), Status: a.Status, Reason: string(a.Reason), Cause: string(a.Cause), DurationMs: ms(a.Duration)}
+		ev.Attempts[i] = stats.Attempt{Target: a.Target.Name(), Status: a.Status, Reason: string(a.Reason), Cause: string(a.Cause), DurationMs: ms(a.Duration), Model: a.Model}
 	}
 	ev.RateLimits = res.RateLimits
+	ev.ServedModel, ev.Fallbacks = res.ServedModel, res.Fallbacks
 }
 
 // lastCause names the last attempt's connection failure for the record and

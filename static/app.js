@@ -50,6 +50,21 @@
       cooling_until: 'until {0} · {1} left',
       last_error: 'last error: {0} · {1} ago',
       cooldown_capped: 'Retry-After of {0} cut to {1} (MAX_COOLDOWN) · {2} ago',
+      state_disabled: 'disabled',
+      state_probation: 'on probation',
+      cooling_model: 'cooling {0} until {1} · {2} left',
+      cooling_capped: ' (capped)',
+      disabled_detail: '{0} · next check in {1}',
+      probation_detail: '{0} · the next request tries it again',
+      routing_error: 'Routing file refused, the running routing stays: {0}',
+      served_as: 'served by {0}',
+      target_window: 'last 5 min: {0} attempts · {1} errors · p50 {2}',
+      by_model: 'By model',
+      by_model_sub: 'today / since start',
+      m_requests: 'Requests',
+      m_failures: 'Failures',
+      m_fallbacks: 'Fallbacks',
+      m_tokens: 'Tokens in / out',
       recent: 'Latest requests',
       recent_sub: 'newest first · last 50',
       col_time: 'Time',
@@ -138,6 +153,21 @@
       state_ok: '可用',
       state_cooling: '冷却中',
       cooling_until: '至 {0} · 剩余 {1}',
+      state_disabled: '已停用',
+      state_probation: '试用中',
+      cooling_model: '{0} 冷却至 {1} · 剩余 {2}',
+      cooling_capped: '（已截断）',
+      disabled_detail: '{0} · {1}后复查',
+      probation_detail: '{0} · 下一个请求会再试',
+      routing_error: '路由文件被拒绝，仍使用原路由:{0}',
+      served_as: '实际模型 {0}',
+      target_window: '近 5 分钟:{0} 次尝试 · {1} 次错误 · p50 {2}',
+      by_model: '按模型',
+      by_model_sub: '今天 / 启动以来',
+      m_requests: '请求',
+      m_failures: '失败',
+      m_fallbacks: '回退',
+      m_tokens: '输入 / 输出 token',
       last_error: '最近错误:{0} · {1}前',
       cooldown_capped: 'Retry-After {0} 已截短为 {1}(MAX_COOLDOWN)· {2}前',
       recent: '最近请求',
@@ -480,6 +510,9 @@
         setText(dbNote, t('db_recovered', rec.moved_to || '?', recAt !== null ? new Date(recAt).toLocaleString() : '?', rec.reason || ''));
       }
     }
+    renderRouting(s.routing);
+    state.targetStats = Array.isArray(s.target_stats) ? s.target_stats : [];
+    renderModels(s.models);
     var recent = Array.isArray(s.recent) ? s.recent.slice(0, RECENT_MAX) : [];
     var firstLoad = !state.haveSnapshot;
     var fresh = [];
@@ -566,10 +599,13 @@
       state.totals = u.totals;
       renderTotals();
     }
+    if (Array.isArray(u.target_stats)) state.targetStats = u.target_stats;
     if (Array.isArray(u.targets)) {
       state.targets = u.targets;
       renderTargets();
     }
+    renderRouting(u.routing);
+    if (u.models) renderModels(u.models);
     if (Array.isArray(u.points) && u.points.length) {
       for (var pi = 0; pi < u.points.length; pi++) addPoint(u.points[pi]);
       requestChart();
@@ -646,16 +682,36 @@
       var until = tg.cooling_until ? parseTime(tg.cooling_until) : null;
       // A cool-down that has passed is over even if no update arrived since.
       var cooling = tg.state === 'cooling' && until !== null && until > now;
-      if (!cooling) ready++;
-      var li = el('li', 'target' + (cooling ? ' cooling' : ''));
+      var disabled = tg.state === 'disabled', probation = tg.state === 'probation';
+      if (!cooling && !disabled) ready++;
+      var li = el('li', 'target' + (cooling ? ' cooling' : '') + (disabled ? ' disabled' : ''));
       var line = el('div', 'target-line');
       line.appendChild(el('span', 'target-name', tg.name || '?'));
-      line.appendChild(el('span', 'chip chip-dot ' + (cooling ? 'chip-warn' : 'chip-ok'),
-        cooling ? t('state_cooling') : t('state_ok')));
+      var chipClass = disabled ? 'chip-fail' : (cooling || probation) ? 'chip-warn' : 'chip-ok';
+      var chipText = disabled ? t('state_disabled') : probation ? t('state_probation') : cooling ? t('state_cooling') : t('state_ok');
+      line.appendChild(el('span', 'chip chip-dot ' + chipClass, chipText));
       li.appendChild(line);
-      if (cooling) {
+      if (Array.isArray(tg.cooling) && tg.cooling.length) {
+        // A routing file: one line per cooling model.
+        for (var k = 0; k < tg.cooling.length; k++) {
+          var cm = tg.cooling[k], cu = parseTime(cm.until);
+          if (cu === null || cu <= now) continue;
+          li.appendChild(el('div', 'target-detail',
+            t('cooling_model', cm.model || '*', fmtClock(new Date(cu - state.skew)), fmtSpan((cu - now) / 1000)) + (cm.capped ? t('cooling_capped') : '')));
+        }
+      } else if (cooling) {
         li.appendChild(el('div', 'target-detail',
           t('cooling_until', fmtClock(new Date(until - state.skew)), fmtSpan((until - now) / 1000))));
+      }
+      if (tg.disabled) {
+        var next = parseTime(tg.disabled.next_check);
+        li.appendChild(el('div', 'target-err target-disabled', probation ? t('probation_detail', tg.disabled.reason) :
+          t('disabled_detail', tg.disabled.reason, fmtSpan(next !== null ? Math.max(0, (next - now) / 1000) : 0))));
+      }
+      var win = windowOf(tg.name);
+      if (win && win.requests) {
+        li.appendChild(el('div', 'target-detail target-window',
+          t('target_window', win.requests, win.errors, fmtMs(win.p50_ms))));
       }
       var cap = tg.cooldown_capped;
       if (cap) {
@@ -674,6 +730,50 @@
     setText($('targets-count'), state.targets.length ? t('targets_count', ready, state.targets.length) : '');
     var empty = $('targets-empty');
     if (empty) empty.hidden = state.targets.length > 0;
+  }
+
+  // ----- rendering: routing file figures
+
+  function windowOf(name) {
+    var ws = state.targetStats || [];
+    for (var i = 0; i < ws.length; i++) if (ws[i].name === name) return ws[i];
+    return null;
+  }
+
+  function fmtMs(ms) {
+    if (typeof ms !== 'number') return '—';
+    return ms >= 1000 ? (ms / 1000).toFixed(2) + ' s' : Math.round(ms) + ' ms';
+  }
+
+  function renderModels(m) {
+    var card = $('models-card'), body = $('models');
+    if (!card || !body) return;
+    if (!m || !Array.isArray(m.since_start)) { card.hidden = true; return; }
+    card.hidden = false;
+    var today = {};
+    (m.today || []).forEach(function (r) { today[r.model] = r; });
+    var frag = document.createDocumentFragment();
+    m.since_start.slice(0, 30).forEach(function (r) {
+      var d = today[r.model] || {requests: 0, failures: 0, fallbacks: 0, input_tokens: 0, output_tokens: 0};
+      var tr = el('tr');
+      tr.appendChild(el('td', 'model mono', r.model || '—'));
+      tr.appendChild(el('td', 'num', d.requests + ' / ' + r.requests));
+      tr.appendChild(el('td', 'num', d.failures + ' / ' + r.failures));
+      tr.appendChild(el('td', 'num', d.fallbacks + ' / ' + r.fallbacks));
+      tr.appendChild(el('td', 'num', (d.input_tokens + '/' + d.output_tokens) + ' · ' + (r.input_tokens + '/' + r.output_tokens)));
+      frag.appendChild(tr);
+    });
+    body.replaceChildren(frag);
+  }
+
+  // ----- rendering: the routing file's reload status
+
+  function renderRouting(r) {
+    var banner = $('routing-banner');
+    if (!banner) return;
+    var err = r && r.error;
+    banner.hidden = !err;
+    setText(banner, err ? t('routing_error', err) : '');
   }
 
   // ----- rendering: recent requests
@@ -722,6 +822,11 @@
     var c2 = cell(tr, 2, 'model');
     c2.textContent = e.model || '—';
     if (e.model) c2.title = e.model;
+    if (e.served_model && e.served_model !== e.model) {
+      // A routing file's alias or fallback: the model that answered.
+      c2.appendChild(el('div', 'served-model muted', t('served_as', e.served_model)));
+      c2.title = e.model + ' → ' + e.served_model;
+    }
 
     var c3 = cell(tr, 3);
     if (e.stream) c3.appendChild(el('span', 'chip chip-info', t('stream_yes')));

@@ -55,6 +55,8 @@ type Attempt struct {
 	Cause string `json:"cause,omitempty"`
 	// DurationMs is how long the attempt took until it was classified.
 	DurationMs float64 `json:"duration_ms"`
+	// Model is the model this attempt asked for (with a routing file; empty without).
+	Model string `json:"model,omitempty"`
 }
 
 // Event is the record of one finished proxied request.
@@ -73,6 +75,11 @@ type Event struct {
 	Family Family `json:"family"`
 	// Model is the body's "model" field, cut to 128 bytes; empty when absent.
 	Model string `json:"model"`
+	// ServedModel is the model of the last attempt, after alias and fallback
+	// (with a routing file; empty without).
+	ServedModel string `json:"served_model,omitempty"`
+	// Fallbacks counts the moves to a fallback model (routing file).
+	Fallbacks int `json:"fallbacks,omitempty"`
 	// Stream is true when the request asked for a stream.
 	Stream bool `json:"stream"`
 	// Status is the HTTP status the client got (499 when the client left first).
@@ -136,6 +143,12 @@ type TargetState struct {
 	// CooldownCapped is set when an upstream's Retry-After was longer than
 	// MAX_COOLDOWN and was cut to it (the latest such time).
 	CooldownCapped *CooldownCap `json:"cooldown_capped,omitempty"`
+	// With a routing file: Group is the file's target name (shared by its
+	// keys); State is also "ready", "disabled" or "probation"; Cooling lists
+	// the cooldowns per model; Disabled describes a disabled key.
+	Group    string          `json:"group,omitempty"`
+	Cooling  []ModelCooldown `json:"cooling,omitempty"`
+	Disabled *DisabledKey    `json:"disabled,omitempty"`
 }
 
 // CooldownCap says that a Retry-After was cut to MAX_COOLDOWN.
@@ -146,4 +159,21 @@ type CooldownCap struct {
 	AskedSeconds float64 `json:"asked_seconds"`
 	// CappedSeconds is the cooldown honoured (MAX_COOLDOWN).
 	CappedSeconds float64 `json:"capped_seconds"`
+}
+
+// ModelCooldown is one cooldown of a target (routing file).
+type ModelCooldown struct {
+	// Model is the cooling model; "" cools the whole target.
+	Model string    `json:"model"`
+	Until time.Time `json:"until"`
+	// Capped: the upstream asked for more than MAX_COOLDOWN.
+	Capped bool `json:"capped"`
+}
+
+// DisabledKey says why and since when a target's key is disabled, and when
+// it is checked (or tried on probation) next.
+type DisabledKey struct {
+	Reason    string    `json:"reason"`
+	Since     time.Time `json:"since"`
+	NextCheck time.Time `json:"next_check"`
 }

@@ -36,6 +36,14 @@ func (e *Event) appendJSON(b []byte) ([]byte, error) {
 	b = appendJSONString(b, string(e.Family))
 	b = append(b, `,"model":`...)
 	b = appendJSONString(b, e.Model)
+	if e.ServedModel != "" {
+		b = append(b, `,"served_model":`...)
+		b = appendJSONString(b, e.ServedModel)
+	}
+	if e.Fallbacks != 0 {
+		b = append(b, `,"fallbacks":`...)
+		b = strconv.AppendInt(b, int64(e.Fallbacks), 10)
+	}
 	b = append(b, `,"stream":`...)
 	b = strconv.AppendBool(b, e.Stream)
 	b = append(b, `,"status":`...)
@@ -62,6 +70,10 @@ func (e *Event) appendJSON(b []byte) ([]byte, error) {
 		}
 		b = append(b, `,"duration_ms":`...)
 		b = appendJSONFloat(b, a.DurationMs)
+		if a.Model != "" {
+			b = append(b, `,"model":`...)
+			b = appendJSONString(b, a.Model)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `],"rate_limits":`...)

@@ -1,8 +1,10 @@
 package stats
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -14,10 +16,57 @@ func fullEvent() *Event {
 		Stream: true, Status: 200, Outcome: OutcomeOK, Target: "api.openai.com",
 		Attempts: []Attempt{
 			{Target: "a", Status: 429, Reason: "rate_limit", DurationMs: 1.5},
-			{Target: "b", Status: 200, Reason: "ok", DurationMs: 0.000123},
+			{Target: "b", Status: 502, Reason: "connect_error", Cause: "reset", DurationMs: 0.000123},
 		},
 		RateLimits: 1, LatencyMs: 123.456, TTFBMs: 7, InputTokens: 12, OutputTokens: 34,
 		Terminal: true, Error: "x",
+	}
+}
+
+// TestEvent_appendJSON_everyField sets every field of Event (and of
+// Attempt) to a non-zero value by reflection, so a field added to the
+// struct but not to appendJSON fails here, omitempty or not.
+func TestEvent_appendJSON_everyField(t *testing.T) {
+	e := &Event{}
+	fill(t, reflect.ValueOf(e).Elem())
+	checkJSON(t, "every field non-zero", e)
+	if data, _ := json.Marshal(e); bytes.Contains(data, []byte(`:""`)) || bytes.Contains(data, []byte(`:0,`)) {
+		t.Errorf("fill left a zero value: %s", data)
+	}
+}
+
+// fill sets every exported field of v to a non-zero value.
+func fill(t *testing.T, v reflect.Value) {
+	t.Helper()
+	for i := range v.NumField() {
+		f, sf := v.Field(i), v.Type().Field(i)
+		if !sf.IsExported() {
+			continue
+		}
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(sf.Name + " <&> \u2028")
+		case reflect.Int, reflect.Int64:
+			f.SetInt(int64(i + 7))
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Float64:
+			f.SetFloat(float64(i) + 0.25)
+		case reflect.Slice:
+			s := reflect.MakeSlice(f.Type(), 2, 2)
+			for j := range 2 {
+				fill(t, s.Index(j))
+			}
+			f.Set(s)
+		case reflect.Struct:
+			if f.Type() == reflect.TypeFor[time.Time]() {
+				f.Set(reflect.ValueOf(time.Date(2026, 12, 1, 23, 2, 33, 5, time.UTC)))
+				continue
+			}
+			fill(t, f)
+		default:
+			t.Fatalf("field %s: kind %v: teach fill (and appendJSON) about it", sf.Name, f.Kind())
+		}
 	}
 }
 
@@ -39,6 +88,7 @@ func checkJSON(t *testing.T, name string, e *Event) {
 func TestEvent_appendJSON(t *testing.T) {
 	cases := map[string]func(*Event){
 		"every field set": func(*Event) {},
+		"replica":         func(e *Event) { e.Replica = "eu-1" },
 		"zero event":      func(e *Event) { *e = Event{} },
 		"no error":        func(e *Event) { e.Error = "" },
 		"empty trail":     func(e *Event) { e.Attempts = []Attempt{} },
@@ -93,4 +143,13 @@ func BenchmarkEvent_appendJSON(b *testing.B) {
 			_, _ = json.Marshal(e)
 		}
 	})
+}
+
+// TestEvent_appendJSON_routingFieldsLostInStore: the store's encoder wrote
+// no served_model, fallbacks or attempt model, so a restart lost them.
+func TestEvent_appendJSON_routingFieldsLostInStore(t *testing.T) {
+	e := fullEvent()
+	e.ServedModel, e.Fallbacks = "gpt-4o-mini", 1
+	e.Attempts[0].Model, e.Attempts[1].Model = "gpt-4o", "gpt-4o-mini"
+	checkJSON(t, "routing file fields", e)
 }

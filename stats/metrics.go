@@ -228,8 +228,15 @@ var coolingDesc = prometheus.NewDesc("llmproxy_target_cooling",
 	"1 while the upstream target is cooling down after a Retry-After, else 0.",
 	[]string{"target"}, nil)
 
+var stateDesc = prometheus.NewDesc("llmproxy_target_state",
+	"With a routing file: 1 for the target's current state (ready, cooling, disabled, probation), 0 for the others.",
+	[]string{"target", "state"}, nil)
+
+// routedStates are the target states of a routing file, in label order.
+var routedStates = [...]string{"ready", "cooling", "disabled", "probation"}
+
 // Describe implements prometheus.Collector.
-func (c coolingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- coolingDesc }
+func (c coolingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- coolingDesc; ch <- stateDesc }
 
 // Collect implements prometheus.Collector.
 func (c coolingCollector) Collect(ch chan<- prometheus.Metric) {
@@ -240,7 +247,23 @@ func (c coolingCollector) Collect(ch chan<- prometheus.Metric) {
 	// Two targets with one name would make the scrape fail: merge them.
 	cooling := map[string]float64{}
 	var order []string
-	for _, t := range (*f)() {
+	targets := (*f)()
+	seen := map[string]bool{}
+	for _, t := range targets {
+		name := targetLabel(t.Name)
+		if t.Group == "" || seen[name] { // no routing file: llmproxy_target_cooling only
+			continue
+		}
+		seen[name] = true
+		for _, st := range routedStates {
+			v := 0.0
+			if t.State == st {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, v, name, st)
+		}
+	}
+	for _, t := range targets {
 		name := targetLabel(t.Name)
 		v := 0.0
 		if t.State == "cooling" {

@@ -11,11 +11,36 @@ import (
 // totals and series, and the live feed loses those rows only).
 type peerSink struct{ r *Recorder }
 
-// PeerTotals implements Peers.
+// PeerTotals implements Peers. Sums read at different moments (heartbeat,
+// notifications) may arrive out of order; as every replica's counters only
+// grow, the larger value of each field is the newer one, so the totals never
+// step back.
 func (p peerSink) PeerTotals(c Counters) {
 	ic := c.internal()
 	ic.lastID = 0
-	p.r.peerTotals.Store(&ic)
+	for {
+		cur := p.r.peerTotals.Load()
+		next := ic
+		if cur != nil {
+			next = cur.atLeast(ic)
+			if next == *cur {
+				return
+			}
+		}
+		if p.r.peerTotals.CompareAndSwap(cur, &next) {
+			return
+		}
+	}
+}
+
+// atLeast is the field-wise maximum of c and o.
+func (c counters) atLeast(o counters) counters {
+	return counters{
+		requests: max(c.requests, o.requests), successes: max(c.successes, o.successes),
+		rateLimits: max(c.rateLimits, o.rateLimits), retries: max(c.retries, o.retries),
+		clientGone: max(c.clientGone, o.clientGone), inputTokens: max(c.inputTokens, o.inputTokens),
+		outputTokens: max(c.outputTokens, o.outputTokens),
+	}
 }
 
 // PeerEvents implements Peers.

@@ -56,6 +56,7 @@ func TestRecorder_peers(t *testing.T) {
 
 	r.Record(okEvent())
 	p.PeerTotals(Counters{Requests: 10, Successes: 7, InputTokens: 5, LastID: 99})
+	p.PeerTotals(Counters{Requests: 9, Successes: 6, InputTokens: 5}) // an older read, arriving late: ignored
 	other := okEvent()
 	other.ID, other.Replica = 1<<40+1, "there"
 	p.PeerEvents([]*Event{other})

@@ -42,6 +42,9 @@ type Options struct {
 	// updates; it is called from other goroutines, so it must be safe for
 	// concurrent use. nil means no targets are shown.
 	Targets func() []TargetState
+	// Routing, when set, gives the routing file's state for snapshots; it
+	// returns nil without a routing file.
+	Routing func() *RoutingStatus
 	// QueueSize is the capacity of the queue between Record and the
 	// recorder goroutine; 0 means 65536. When it is full, events are counted
 	// but not stored or shown (see DroppedEvents).
@@ -67,6 +70,7 @@ type Recorder struct {
 	recentSize    int
 	batchInterval time.Duration
 	targets       func() []TargetState
+	routing       func() *RoutingStatus
 	store         Store
 	shared        SharedStore // store, when shared by replicas; nil otherwise
 	replica       string
@@ -95,9 +99,10 @@ type Recorder struct {
 	peerEvents chan []*Event
 	peerSeries chan []Bucket
 
-	// mu guards recent and series: the recorder goroutine writes them,
-	// Snapshot reads them.
+	// mu guards recent, series and rstats: the recorder goroutine writes
+	// them, Snapshot reads them.
 	mu     sync.RWMutex
+	rstats routingStats
 	recent *ring
 	series series
 	peers  series // the other replicas' seconds (sums), SharedStore only
@@ -121,6 +126,7 @@ func NewRecorder(opts Options) (*Recorder, error) {
 		recentSize:    orDefault(opts.RecentSize, DefaultRecentSize),
 		batchInterval: orDefault(opts.BatchInterval, DefaultBatchInterval),
 		targets:       opts.Targets,
+		routing:       opts.Routing,
 		store:         opts.Store,
 		replica:       opts.Replica,
 		peerEvents:    make(chan []*Event, 64),
@@ -239,6 +245,7 @@ func (r *Recorder) Snapshot() Snapshot {
 	r.mu.RLock()
 	recent := r.recent.newestFirst()
 	points := combined(&r.series, &r.peers, now.Unix()-seriesSeconds+1, now.Unix())
+	windows, models := r.rstats.windows(now), r.rstats.table()
 	r.mu.RUnlock()
 	s := Snapshot{
 		Replica:       r.replica,
@@ -249,6 +256,9 @@ func (r *Recorder) Snapshot() Snapshot {
 		Targets:       r.targetStates(),
 		Recent:        recent,
 		Series:        points,
+		Routing:       r.routingStatus(),
+		TargetStats:   windows,
+		Models:        models,
 	}
 	if r.store != nil {
 		h := r.store.Health()
@@ -258,6 +268,13 @@ func (r *Recorder) Snapshot() Snapshot {
 		s.Replicas = r.shared.Replicas()
 	}
 	return s
+}
+
+func (r *Recorder) routingStatus() *RoutingStatus {
+	if r.routing == nil {
+		return nil
+	}
+	return r.routing()
 }
 
 // Close stops the recorder goroutine after it has handled the queued events
@@ -356,6 +373,9 @@ func (r *Recorder) apply(e *Event) int64 {
 	r.mu.Lock()
 	r.recent.push(e)
 	r.series.add(sec, e.LatencyMs, !e.Success())
+	if e.ServedModel != "" { // routed by a routing file
+		r.rstats.add(e, time.Unix(sec, 0))
+	}
 	r.mu.Unlock()
 	if r.metrics != nil {
 		r.metrics.Observe(e)
@@ -403,8 +423,11 @@ func (r *Recorder) publish(pending []*Event, span secondSpan, force bool) []*Eve
 			Events:  events,
 			Totals:  r.totals(),
 			Targets: r.targetStates(),
+			Routing: r.routingStatus(),
 			Points:  points,
 		}
+		// Written only by this goroutine too: no lock needed to read.
+		u.TargetStats, u.Models = r.rstats.windows(time.Now()), r.rstats.table()
 		if r.store != nil {
 			h := r.store.Health()
 			u.Database = &h

@@ -52,6 +52,22 @@ type Snapshot struct {
 	Database *Health `json:"database,omitempty"`
 	// Replicas lists the replicas sharing the store; nil when not shared.
 	Replicas []Replica `json:"replicas,omitempty"`
+	// Routing is the routing file's state; absent without a routing file.
+	Routing *RoutingStatus `json:"routing,omitempty"`
+	// TargetStats are each target's attempts over the last 5 minutes, and
+	// Models the "by model" table; both only with a routing file.
+	TargetStats []TargetWindow `json:"target_stats,omitempty"`
+	Models      *ModelTable    `json:"models,omitempty"`
+}
+
+// RoutingStatus is the state of the routing file (ROUTING.md).
+type RoutingStatus struct {
+	// File is the routing file's path.
+	File string `json:"file"`
+	// LoadedAt is when the running routing was loaded.
+	LoadedAt time.Time `json:"loaded_at"`
+	// Error is the last reload's one-line error (the running routing stayed); null when it loaded.
+	Error *string `json:"error"`
 }
 
 // message is one live-feed message: {"type":…,"data":…}.
@@ -69,6 +85,11 @@ type update struct {
 	Totals Totals `json:"totals"`
 	// Targets are the target states at the time of the update.
 	Targets []TargetState `json:"targets"`
+	// Routing is the routing file's state (absent without a routing file).
+	Routing *RoutingStatus `json:"routing,omitempty"`
+	// TargetStats and Models: as in Snapshot (routing file only).
+	TargetStats []TargetWindow `json:"target_stats,omitempty"`
+	Models      *ModelTable    `json:"models,omitempty"`
 	// Points are the series seconds the batch's events fell in, oldest
 	// first; each replaces the page's point with the same t.
 	Points []Point `json:"points"`

@@ -6,9 +6,12 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/llm-proxy/llm-proxy/routing"
 )
 
 // Options configures the attempt loop.
@@ -30,6 +33,10 @@ type Options struct {
 type Relay struct {
 	targets *Targets
 	opts    Options
+	// routed is the loaded routing file with its targets; nil without one.
+	routed atomic.Pointer[routedTargets]
+	// models caches GET /v1/models with a routing file.
+	models modelsCache
 }
 
 // NewRelay returns a relay over targets.
@@ -60,6 +67,13 @@ type Request struct {
 	// Cancel, when set, lets the caller abandon the request while it waits
 	// (the client went away): the attempt's connection is closed at once.
 	Cancel *Canceler
+	// Family and Model (the body's model field; nil when absent) choose the
+	// targets when a routing file is loaded; unused without one.
+	Family routing.Family
+	Model  []byte
+	// firstByteTimeout overrides the timeout of an attempt (a model's
+	// first_byte_timeout); 0: the relay's.
+	firstByteTimeout time.Duration
 }
 
 // Outcome is how the attempt loop ended.
@@ -80,6 +94,10 @@ const (
 	TimedOut
 	// ClientGone: the request was cancelled (its client left) before an answer.
 	ClientGone
+	// NotServed (routing file): no target serves the requested model; nothing was sent.
+	NotServed
+	// NoUsableKey (routing file): every eligible target's key is disabled.
+	NoUsableKey
 )
 
 // Attempt is one try against one target.
@@ -88,7 +106,9 @@ type Attempt struct {
 	Status int
 	Reason Reason
 	// Cause names why no answer came ("" when one came, or for client_gone).
-	Cause    Cause
+	Cause Cause
+	// Model is the model the attempt asked for (routing file only; "" without).
+	Model    string
 	Duration time.Duration
 }
 
@@ -112,6 +132,11 @@ type Result struct {
 	// RetryAfter (AllRateLimited only) is the wait until the soonest target
 	// recovers, when a target announced it; 0 when unknown.
 	RetryAfter time.Duration
+	// Requested is the model as the client asked for it, ServedModel the one
+	// the last attempt asked for (after alias and fallback), and Fallbacks
+	// how many times the request moved to a fallback model. Routing file only.
+	Requested, ServedModel string
+	Fallbacks              int
 }
 
 // Release closes the upstream stream, if any, and frees the response.
@@ -142,6 +167,9 @@ type tried struct {
 // Do sends req to the targets in rotation until one gives an answer that is
 // not retried, or the attempts run out.
 func (rl *Relay) Do(req *Request) *Result {
+	if rs := rl.routed.Load(); rs != nil {
+		return rl.doRouted(rs, req)
+	}
 	res := &Result{Attempts: make([]Attempt, 0, rl.opts.MaxRetries+1)}
 	rot := rl.targets.rotation()
 	// last is the latest retryable answer (nil when that attempt got none):
@@ -267,6 +295,9 @@ func (rl *Relay) attempt(t *Target, in *Request) tried {
 	timeout := rl.opts.ResponseTimeout
 	if in.Stream {
 		timeout = rl.opts.StreamFirstByteTimeout
+	}
+	if in.firstByteTimeout > 0 {
+		timeout = in.firstByteTimeout
 	}
 	body, err := t.conns.roundTrip(out, resp, time.Now().Add(timeout), in.Cancel)
 	fasthttp.ReleaseRequest(out)

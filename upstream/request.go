@@ -34,7 +34,14 @@ func (rl *Relay) build(out *fasthttp.Request, t *Target, in *Request) {
 		}
 		out.Header.AddBytesKV(k, v)
 	}
-	switch in.KeyStyle {
+	for _, h := range t.headers {
+		out.Header.Set(h[0], h[1])
+	}
+	style := in.KeyStyle
+	if t.forceStyle {
+		style = t.style
+	}
+	switch style {
 	case KeyXAPIKey:
 		out.Header.Set("x-api-key", t.key)
 	default:

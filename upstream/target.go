@@ -28,6 +28,11 @@ type Target struct {
 	conns    *connections
 	// bufferLimit: see ClientOptions.BufferLimit.
 	bufferLimit int
+	// headers are extra headers sent with every request (routing file only).
+	headers [][2]string
+	// style, when forced, overrides the client's key style (auth: in the routing file).
+	style      KeyStyle
+	forceStyle bool
 
 	coolUntil atomic.Int64  // unix nanos; 0 or past: not cooling
 	maxCool   time.Duration // longest honoured cooldown; 0: no cap
@@ -96,6 +101,11 @@ type Spec struct {
 	Name string
 	URL  *url.URL
 	Key  string
+	// Headers are extra headers sent upstream with every request; optional.
+	Headers [][2]string
+	// ForceStyle sends the key in Style whatever the client used; false: the client's style.
+	ForceStyle bool
+	Style      KeyStyle
 }
 
 // ClientOptions configures each target's connection pool.
@@ -149,6 +159,10 @@ func newTarget(s Spec, o ClientOptions) *Target {
 		conns:       newConnections(addr, tlsConfig, o.Proxy.dialer(s.URL, o.ConnectTimeout), o),
 		bufferLimit: bufferLimit,
 		maxCool:     o.MaxCooldown,
+
+		headers:    s.Headers,
+		style:      s.Style,
+		forceStyle: s.ForceStyle,
 	}
 }
 

@@ -6,37 +6,56 @@ import (
 	"time"
 )
 
-// Cooldowns shares cooldowns between replicas: a learned cooldown goes to
-// the cooldowns table (so a replica that starts later reads the ones in
-// force) and, at once, to the others through NOTIFY. Durations travel, not
-// clock times: each replica ends the cooldown by its own clock (the table
-// holds the database's clock), so clocks need not agree.
-type Cooldowns struct {
-	s     *Store
-	apply func(target, model string, until time.Time)
-	queue chan cooldown
-}
+// Change kinds of routing state shared between replicas.
+const (
+	// ChangeCool: (Target, Model) cools down until Until.
+	ChangeCool = "cool"
+	// ChangeDisable: Target's key is unusable (Reason, Quota); Until is
+	// when it is checked next. It holds until a ChangeEnable.
+	ChangeDisable = "disable"
+	// ChangeEnable: Target's key works again.
+	ChangeEnable = "enable"
+)
 
-type cooldown struct {
-	Target string `json:"target"`
-	Model  string `json:"model"`
-	// RemainingMs is how long the cooldown still runs when sent.
+// Change is one change of routing state (cooldowns, key health) that a
+// replica learned and the others must honour.
+type Change struct {
+	Kind   string    `json:"kind"`
+	Target string    `json:"target"`
+	Model  string    `json:"model,omitempty"` // "" for the whole target
+	Until  time.Time `json:"-"`               // travels as RemainingMs
+	Reason string    `json:"reason,omitempty"`
+	Quota  bool      `json:"quota,omitempty"`
+	Capped bool      `json:"capped,omitempty"`
+	// RemainingMs is Until as a duration from when it was sent: each
+	// replica ends a cooldown by its own clock, so clocks need not agree.
 	RemainingMs int64 `json:"remaining_ms"`
 }
 
-// cooldownQueue bounds the cooldowns waiting to be shared; beyond it they
+// Cooldowns shares routing state between replicas: each change goes to the
+// cooldowns table (so a replica that starts later reads what is in force)
+// and, at once, to the others through NOTIFY. Sharing never blocks the
+// caller; when the database is away, changes stay local.
+type Cooldowns struct {
+	s     *Store
+	apply func(Change)
+	queue chan Change
+}
+
+// cooldownQueue bounds the changes waiting to be shared; beyond it they
 // stay local.
 const cooldownQueue = 256
 
-// Cooldowns starts sharing: apply is called (on the listener goroutine) with
-// each cooldown another replica learns, and now with those in force in the
-// table. The returned value's Learned reports this replica's cooldowns.
-func (s *Store) Cooldowns(apply func(target, model string, until time.Time)) *Cooldowns {
-	c := &Cooldowns{s: s, apply: apply, queue: make(chan cooldown, cooldownQueue)}
+// Cooldowns starts sharing: apply is called (on the listener goroutine, so
+// it must be quick) with each change another replica makes, and now with
+// what is in force in the table (again after a lost LISTEN connection).
+func (s *Store) Cooldowns(apply func(Change)) *Cooldowns {
+	c := &Cooldowns{s: s, apply: apply, queue: make(chan Change, cooldownQueue)}
 	s.OnNotify("cooldown", func(data []byte) {
-		var cd cooldown
-		if json.Unmarshal(data, &cd) == nil && cd.RemainingMs > 0 {
-			apply(cd.Target, cd.Model, time.Now().Add(time.Duration(cd.RemainingMs)*time.Millisecond))
+		var ch Change
+		if json.Unmarshal(data, &ch) == nil && ch.Kind != "" {
+			ch.Until = time.Now().Add(time.Duration(ch.RemainingMs) * time.Millisecond)
+			apply(ch)
 		}
 	})
 	load := func(ctx context.Context) {
@@ -44,7 +63,7 @@ func (s *Store) Cooldowns(apply func(target, model string, until time.Time)) *Co
 			s.log.Warn("cooldowns: reading those in force", "err", describe(err))
 		}
 	}
-	s.OnResync(load) // after a lost LISTEN connection: what was missed
+	s.OnResync(load)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	load(ctx)
@@ -53,54 +72,63 @@ func (s *Store) Cooldowns(apply func(target, model string, until time.Time)) *Co
 	return c
 }
 
-// load applies the cooldowns in force in the table.
+// load applies what is in force in the table: running cooldowns and
+// disabled keys.
 func (c *Cooldowns) load(ctx context.Context) error {
-	rows, err := c.s.pool.Query(ctx, `SELECT target, model, (EXTRACT(EPOCH FROM (until - now())) * 1000)::bigint
-		FROM cooldowns WHERE until > now()`)
+	rows, err := c.s.pool.Query(ctx, `SELECT kind, target, model, reason, quota, capped,
+		(EXTRACT(EPOCH FROM (until - now())) * 1000)::bigint
+		FROM cooldowns WHERE kind = 'disable' OR until > now()`)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	now := time.Now()
 	for rows.Next() {
-		var cd cooldown
-		if err := rows.Scan(&cd.Target, &cd.Model, &cd.RemainingMs); err != nil {
+		var ch Change
+		if err := rows.Scan(&ch.Kind, &ch.Target, &ch.Model, &ch.Reason, &ch.Quota, &ch.Capped, &ch.RemainingMs); err != nil {
 			return err
 		}
-		c.apply(cd.Target, cd.Model, now.Add(time.Duration(cd.RemainingMs)*time.Millisecond))
+		ch.Until = now.Add(time.Duration(ch.RemainingMs) * time.Millisecond)
+		c.apply(ch)
 	}
 	return rows.Err()
 }
 
-// Learned implements upstream.CooldownShare: it queues the cooldown for the
-// sharing goroutine and never blocks (a full queue keeps it local).
+// Learned implements upstream.CooldownShare: a cooldown of (target, model).
 func (c *Cooldowns) Learned(target, model string, until time.Time) {
+	c.Share(Change{Kind: ChangeCool, Target: target, Model: model, Until: until})
+}
+
+// Share queues ch for the other replicas and never blocks (a full queue
+// keeps it local).
+func (c *Cooldowns) Share(ch Change) {
+	ch.RemainingMs = time.Until(ch.Until).Milliseconds()
 	select {
-	case c.queue <- cooldown{Target: target, Model: model, RemainingMs: time.Until(until).Milliseconds()}:
+	case c.queue <- ch:
 	default:
 	}
 }
 
-// run writes and announces queued cooldowns until the store stops.
+// run writes and announces queued changes until the store stops.
 func (c *Cooldowns) run() {
 	defer c.s.wg.Done()
 	for {
 		select {
 		case <-c.s.stop:
 			return
-		case cd := <-c.queue:
-			if err := c.share(cd); err != nil {
-				c.s.log.Warn("cooldowns: not shared (other replicas learn it themselves)", "target", cd.Target, "err", describe(err))
+		case ch := <-c.queue:
+			if err := c.share(ch); err != nil {
+				c.s.log.Warn("cooldowns: not shared (other replicas learn it themselves)", "target", ch.Target, "err", describe(err))
 			}
 		}
 	}
 }
 
-// share upserts the cooldown (keeping a later end) and notifies, in one transaction.
-func (c *Cooldowns) share(cd cooldown) error {
+// share records ch in the table and notifies, in one transaction.
+func (c *Cooldowns) share(ch Change) error {
 	ctx, cancel := context.WithTimeout(c.s.stopCtx, 2*time.Second)
 	defer cancel()
-	data, err := json.Marshal(cd)
+	data, err := json.Marshal(ch)
 	if err != nil {
 		return err
 	}
@@ -113,10 +141,18 @@ func (c *Cooldowns) share(cd cooldown) error {
 		return err
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `INSERT INTO cooldowns (target, model, until, reason)
-		VALUES ($1, $2, now() + $3 * interval '1 millisecond', 'retry-after')
-		ON CONFLICT (target, model) DO UPDATE SET until = GREATEST(cooldowns.until, excluded.until), reason = excluded.reason`,
-		cd.Target, cd.Model, cd.RemainingMs); err != nil {
+	switch ch.Kind {
+	case ChangeEnable:
+		_, err = tx.Exec(ctx, "DELETE FROM cooldowns WHERE kind = 'disable' AND target = $1", ch.Target)
+	default:
+		_, err = tx.Exec(ctx, `INSERT INTO cooldowns (kind, target, model, until, reason, quota, capped)
+			VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond', $5, $6, $7)
+			ON CONFLICT (kind, target, model) DO UPDATE SET
+			until = CASE WHEN excluded.kind = 'cool' THEN GREATEST(cooldowns.until, excluded.until) ELSE excluded.until END,
+			reason = excluded.reason, quota = excluded.quota, capped = excluded.capped`,
+			ch.Kind, ch.Target, ch.Model, ch.RemainingMs, ch.Reason, ch.Quota, ch.Capped)
+	}
+	if err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", channel, string(payload)); err != nil {

@@ -64,6 +64,14 @@ var migrations = []string{
 		reason text NOT NULL,
 		PRIMARY KEY (target, model)
 	);`,
+	// 2: key health beside cooldowns (routing's shared state): a kind per
+	// row, and the flags a change carries.
+	`ALTER TABLE cooldowns
+		ADD COLUMN kind   text    NOT NULL DEFAULT 'cool', -- "cool" or "disable"
+		ADD COLUMN quota  boolean NOT NULL DEFAULT false,
+		ADD COLUMN capped boolean NOT NULL DEFAULT false;
+	ALTER TABLE cooldowns DROP CONSTRAINT cooldowns_pkey;
+	ALTER TABLE cooldowns ADD PRIMARY KEY (kind, target, model);`,
 }
 
 // migrate brings the schema up to date and registers replica, all in one

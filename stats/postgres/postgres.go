@@ -72,7 +72,8 @@ type Store struct {
 	opts    Options
 	pool    *pgxpool.Pool
 	log     *slog.Logger
-	num     int64 // this replica's number (replicas.num)
+	num     int64  // this replica's number (replicas.num)
+	where   string // host:port/database, for logs (never the password)
 	started time.Time
 
 	mu          sync.Mutex
@@ -179,6 +180,7 @@ func Open(ctx context.Context, opts Options) (*Store, error) {
 		pool:     pool,
 		log:      log,
 		num:      num,
+		where:    where,
 		started:  time.Now(),
 		buckets:  make(map[int64]*stats.Bucket),
 		handlers: make(map[string][]func([]byte)),
@@ -239,6 +241,9 @@ func describe(err error) string {
 	}
 	return err.Error()
 }
+
+// Where returns host:port/database of the server (no user or password), for logs.
+func (s *Store) Where() string { return s.where }
 
 // Replica returns this replica's name.
 func (s *Store) Replica() string { return s.opts.Replica }

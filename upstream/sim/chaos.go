@@ -218,13 +218,30 @@ type servedAgain struct {
 	r *bufio.Reader
 	// injected is when unsolicited bytes were written on the connection
 	// (zero: none); the next request on it reports the delay.
-	injected time.Time
-	reported atomic.Bool // the next request took injected
-	num      int         // the connection's number (see Received.Conn)
-	ln       *oneConnListener
+	injected  time.Time
+	firstRead atomic.Int64 // when the client's next bytes came (unix ns), after injected
+	reported  atomic.Bool  // the next request took injected
+	num       int          // the connection's number (see Received.Conn)
+	ln        *oneConnListener
 }
 
-func (c *servedAgain) Read(p []byte) (int, error) { return c.r.Read(p) }
+func (c *servedAgain) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 && !c.injected.IsZero() {
+		c.firstRead.CompareAndSwap(0, time.Now().UnixNano())
+	}
+	return n, err
+}
+
+// afterInjected is how long after the unsolicited bytes the client's next
+// bytes came; zero when nothing was injected or nothing came.
+func (c *servedAgain) afterInjected() time.Duration {
+	at := c.firstRead.Load()
+	if c.injected.IsZero() || at == 0 {
+		return 0
+	}
+	return max(time.Duration(at-c.injected.UnixNano()), time.Nanosecond)
+}
 
 func (c *servedAgain) Close() error {
 	c.ln.Close()

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -102,7 +103,7 @@ type Received struct {
 	// AfterUnsolicited is, for the first request on a connection where
 	// the server had written unsolicited bytes ([FaultIdleBytes],
 	// [FaultDoubleAnswer]), how long
-	// after those bytes the request arrived; zero otherwise. A client that
+	// after those bytes the request's first bytes arrived; zero otherwise. A client that
 	// reuses such a connection reads those bytes as its answer.
 	AfterUnsolicited time.Duration
 }
@@ -327,13 +328,26 @@ func (s *Server) ConnsOpened() int { return int(s.opened.Load()) }
 // waited for. Handlers ended by [Server.Close] do not report.
 func (s *Server) Gone() <-chan Received { return s.gone }
 
+// bodyModel returns the "model" member of a JSON body, "" when none.
+func bodyModel(body []byte) string {
+	var v struct {
+		Model string `json:"model"`
+	}
+	_ = json.Unmarshal(body, &v)
+	return v.Model
+}
+
 // pickStep removes and returns the first queued step that matches the
 // request.
-func (s *Server) pickStep(key, path string) (Step, bool) {
+func (s *Server) pickStep(key, path string, body []byte) (Step, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	model := ""
 	for i, st := range s.steps {
-		if (st.Key == "" || st.Key == key) && (st.Path == "" || st.Path == path) {
+		if st.Model != "" && model == "" {
+			model = bodyModel(body)
+		}
+		if (st.Key == "" || st.Key == key) && (st.Path == "" || st.Path == path) && (st.Model == "" || st.Model == model) {
 			s.steps = append(s.steps[:i:i], s.steps[i+1:]...)
 			return st, true
 		}
@@ -419,7 +433,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.end()
 
-	arrived := time.Now()
 	conn, _ := r.Context().Value(connKey{}).(int)
 	c := &call{s: s, w: w, rc: http.NewResponseController(w), r: r, clientGone: r.Context().Done()}
 	body, err := io.ReadAll(r.Body)
@@ -429,7 +442,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		c.rec.Model = parseLoose(body).model
 	}
 	if sa, ok := r.Context().Value(againKey{}).(*servedAgain); ok && !sa.injected.IsZero() && sa.reported.CompareAndSwap(false, true) {
-		c.rec.AfterUnsolicited = max(arrived.Sub(sa.injected), time.Nanosecond)
+		c.rec.AfterUnsolicited = sa.afterInjected()
 	}
 	c.seq = s.count.Add(1)
 	s.mu.Lock()
@@ -466,7 +479,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		c.writeKeyState(fam, keyState)
 		return
 	}
-	if st, ok := s.pickStep(c.rec.Key, r.URL.Path); ok {
+	if st, ok := s.pickStep(c.rec.Key, r.URL.Path, body); ok {
 		c.runStep(&st)
 		return
 	}

@@ -54,6 +54,10 @@ type Step struct {
 	// Path, when set, restricts the step to requests for this exact path
 	// (without query), e.g. "/v1/models"; others leave it queued.
 	Path string
+
+	// Model, when set, restricts the step to requests whose JSON body's
+	// "model" is this (per-model faults); others leave it queued.
+	Model string
 }
 
 func (st *Step) status() int {
