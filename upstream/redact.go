@@ -77,8 +77,8 @@ func (r *Redactor) Redact(chunk []byte) []byte {
 		buf = r.joined
 		r.held = r.held[:0]
 	}
-	out, _ := r.replace(buf)
-	if h := r.partialTail(out); h > 0 {
+	out, _, backslash := r.replace(buf)
+	if h := r.partialTail(out, backslash); h > 0 {
 		r.held = append(r.held[:0], out[len(out)-h:]...)
 		out = out[:len(out)-h]
 	}
@@ -103,7 +103,7 @@ func RedactAll(key string, body []byte) []byte {
 	if r == nil {
 		return body
 	}
-	out, found := r.replace(body)
+	out, found, _ := r.replace(body)
 	if !found {
 		return body
 	}
@@ -116,18 +116,20 @@ func Contains(key string, body []byte) bool {
 	if r == nil {
 		return false
 	}
-	_, found := r.replace(body)
+	_, found, _ := r.replace(body)
 	return found
 }
 
 // replace returns buf with every complete key (raw or escaped) replaced,
-// and whether there was one. Without a match it returns buf itself.
-func (r *Redactor) replace(buf []byte) ([]byte, bool) {
+// whether there was one, and whether buf holds a backslash. Without a match
+// it returns buf itself.
+func (r *Redactor) replace(buf []byte) (_ []byte, found, backslash bool) {
 	out := r.out[:0]
-	found := false
 	copied := 0 // buf[:copied] is in out already
 	k := r.key
-	if bs := bytes.IndexByte(buf, '\\'); bs < 0 || !bytes.Contains(buf[bs:], []byte(`\u00`)) && !bytes.Contains(buf[bs:], []byte(`\/`)) {
+	bs := bytes.IndexByte(buf, '\\')
+	backslash = bs >= 0
+	if !backslash || !bytes.Contains(buf[bs:], []byte(`\u00`)) && !bytes.Contains(buf[bs:], []byte(`\/`)) {
 		// Fast path, no escapes: the raw key, found by its rarest byte.
 		a := r.anchor
 		for i := a; i < len(buf); {
@@ -160,21 +162,35 @@ func (r *Redactor) replace(buf []byte) ([]byte, bool) {
 		}
 	}
 	if !found {
-		return buf, false
+		return buf, false, backslash
 	}
 	out = append(out, buf[copied:]...)
 	r.out = out // keep the capacity for the next chunk
-	return out, true
+	return out, true, backslash
 }
 
 // partialTail returns how many bytes at the end of buf could be the start
-// of a key that the next chunk completes (0 in the usual case).
-func (r *Redactor) partialTail(buf []byte) int {
+// of a key that the next chunk completes (0 in the usual case). backslash
+// false says buf holds none (replace found none, and adds none).
+func (r *Redactor) partialTail(buf []byte, backslash bool) int {
 	window := len(r.key) - 1
-	if bytes.IndexByte(buf[max(0, len(buf)-6*len(r.key)):], '\\') >= 0 {
+	if backslash && bytes.IndexByte(buf[max(0, len(buf)-6*len(r.key)):], '\\') >= 0 {
 		window = 6*len(r.key) - 1 // an escaped character takes up to 6 bytes
+	} else {
+		backslash = false
 	}
 	from := max(0, len(buf)-window)
+	if !backslash {
+		// Raw only: the longest tail that is a prefix of the key. A plain
+		// loop over at most len(key)-1 bytes beats a scan per candidate.
+		k0 := r.key[0]
+		for j := from; j < len(buf); j++ {
+			if buf[j] == k0 && bytes.HasPrefix(r.key, buf[j:]) {
+				return len(buf) - j
+			}
+		}
+		return 0
+	}
 	cur := cursor{buf: buf, c0: r.key[0], raw: -1, esc: -1}
 	for i := cur.next(from); i >= 0; i = cur.next(i + 1) {
 		if end, full := r.matchAt(buf, i); !full && end == len(buf) {
