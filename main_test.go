@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -255,17 +256,50 @@ func TestStartup_BadConfigOneLineExit1(t *testing.T) {
 	}
 }
 
-func TestStartup_CorruptDatabaseOneLineExit1(t *testing.T) {
+// Finding 10 of the hardening issue: a damaged stats database made the
+// proxy exit 1, and the restart policy looped. Now it is moved aside, a
+// fresh one starts, the (JSON) log says so loudly and /api/stats carries it
+// for the dashboard's banner.
+func TestStartup_CorruptDatabaseMovedAsideAndServes(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "bad.db")
-	require.NoError(t, os.WriteFile(db, bytes.Repeat([]byte("not a database "), 500), 0o600))
-	cmd := exec.Command(binary)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "MY_ACCESS_KEY=c", "PROXY_URL=https://a/v1", "API_KEY=k", "DB_PATH=" + db, "PORT=" + fmt.Sprint(testkit.FreePort(t))}
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	require.ErrorAs(t, err, &ee, "%s", out)
-	assert.Equal(t, 1, ee.ExitCode())
-	assert.Contains(t, string(out), db, "the line names the path")
-	assert.Equal(t, 1, strings.Count(strings.TrimSpace(string(out)), "\n")+1, "one line: %s", out)
+	garbage := bytes.Repeat([]byte("not a database "), 500)
+	require.NoError(t, os.WriteFile(db, garbage, 0o600))
+	up, err := sim.New(sim.Options{ChunkInterval: -1})
+	require.NoError(t, err)
+	defer up.Close()
+	env := proxyEnv(up, db)
+	env["LOG_FORMAT"] = "json"
+	p := start(t, env)
+
+	resp, err := http.DefaultClient.Do(chatRequest(t, p.base, false))
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, 200, resp.StatusCode, "the proxy serves")
+
+	req, _ := http.NewRequest("GET", p.base+"/api/stats", nil)
+	req.Header.Set("Authorization", "Bearer "+clientKey)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var snap stats.Snapshot
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&snap))
+	resp.Body.Close()
+	require.NotNil(t, snap.Database, "the dashboard is told")
+	rec := snap.Database.Recovered
+	require.NotNil(t, rec, "the dashboard is told")
+	aside, err := os.ReadFile(rec.MovedTo)
+	require.NoError(t, err)
+	assert.Equal(t, garbage, aside, "the damaged file is kept aside")
+	assert.True(t, strings.HasPrefix(rec.MovedTo, db+".corrupt-"))
+
+	var found bool
+	for _, line := range strings.Split(p.output.String(), "\n") {
+		var entry map[string]any
+		if json.Unmarshal([]byte(line), &entry) == nil && entry["level"] == "ERROR" && strings.Contains(fmt.Sprint(entry["msg"]), "DAMAGED") {
+			found = true
+		}
+	}
+	assert.True(t, found, "a loud JSON log line:\n%s", p.output.String())
 }
 
 func TestFlags_VersionAndHelp(t *testing.T) {

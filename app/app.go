@@ -53,6 +53,12 @@ type App struct {
 	metricsKeys *handlers.Keys
 	// dashKeys holds the dashboard keys (for /debug/pprof).
 	dashKeys *handlers.Keys
+	// accessKeys holds MY_ACCESS_KEY.
+	accessKeys *handlers.Keys
+	// clientAddr finds a request's client address (TRUSTED_PROXY_HEADER).
+	clientAddr *handlers.ClientAddr
+	// throttle answers 429 to an address after too many failed authentications.
+	throttle *handlers.AuthThrottle
 }
 
 // New builds the app from a validated configuration. In demo mode it also
@@ -113,6 +119,26 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = stats.NewMetrics(reg, version)
+	a.accessKeys = handlers.NewKeys(cfg.AccessKeys)
+	trusted, err := handlers.ParsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		a.closeStore()
+		a.closeDemo()
+		return nil, &ConfigError{"TRUSTED_PROXIES", err.Error()}
+	}
+	a.clientAddr = handlers.NewClientAddr(cfg.ProxyHeader, trusted)
+	authFailures := prometheus.NewCounter(prometheus.CounterOpts{Name: "llmproxy_auth_failures_total", Help: "Requests that failed authentication (wrong or missing key, failed login)."})
+	authThrottled := prometheus.NewCounter(prometheus.CounterOpts{Name: "llmproxy_auth_throttled_total", Help: "Requests answered 429 because their client address failed authentication too often."})
+	reg.MustRegister(authFailures, authThrottled)
+	a.throttle = handlers.NewAuthThrottle(handlers.AuthThrottleConfig{
+		Burst:      cfg.AuthFailBurst,
+		PerMinute:  float64(cfg.AuthFailRate),
+		MaxClients: 100_000, // ~200 B each: 20 MB at most
+		Addr:       a.clientAddr,
+		Failures:   authFailures,
+		Throttled:  authThrottled,
+		Logger:     log,
+	})
 	a.metrics.SetTargetProvider(a.targetStates)
 	a.replica = cfg.replicaName()
 	if err := a.openStore(a.metrics.InFlight); err != nil {
@@ -138,6 +164,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		SessionTTL: cfg.SessionTTL,
 		Recorder:   a.recorder,
 		LoginRate:  cfg.LoginRate,
+		ClientAddr: func(c *fiber.Ctx) string { return a.clientAddr.Of(c.Context()) },
 		Logger:     log,
 	}
 	if a.pg != nil {
@@ -151,7 +178,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 	}
 	a.dash = dashboard.New(dcfg)
 	proxy := handlers.NewProxy(handlers.ProxyConfig{
-		Keys:               handlers.NewKeys(cfg.AccessKeys),
+		Keys:               a.accessKeys,
 		Relay:              relay,
 		Record:             a.record,
 		KeepAliveInterval:  cfg.KeepAliveInterval,
@@ -183,39 +210,55 @@ func writableHint(dbPath string) string {
 
 // routes is the route table, all of it.
 func (a *App) routes(proxy *handlers.Proxy, metrics http.Handler) *fiber.App {
+	pre := &handlers.PreAuth{
+		Keys:        []*handlers.Keys{a.accessKeys, a.dashKeys},
+		Small:       int(a.cfg.PreAuthBodyLimit),
+		BodyTimeout: a.cfg.BodyTimeout,
+		Failed:      a.throttle.Fail,
+	}
 	app := fiber.New(fiber.Config{
 		AppName:               "llm-proxy",
 		DisableStartupMessage: true,
 		BodyLimit:             int(a.cfg.BodyLimit),
 		ReadBufferSize:        16 << 10, // the limit on request header size; held by each open stream's connection
-		ReadTimeout:           5 * time.Minute,
-		IdleTimeout:           2 * time.Minute,
-		WriteTimeout:          0, // a deadline for the whole answer would cut long streams
-		ErrorHandler:          handlers.ErrorHandler,
-		ProxyHeader:           a.cfg.ProxyHeader,
-		Network:               fiber.NetworkTCP,
+		// From a request's first byte: its headers must be in by then.
+		// PreAuth.HeaderReceived then gives a request with a valid key
+		// BODY_TIMEOUT for its body.
+		ReadTimeout:  a.cfg.HeaderTimeout,
+		IdleTimeout:  2 * time.Minute,
+		WriteTimeout: 0, // a deadline for the whole answer would cut long streams
+		ErrorHandler: pre.ErrorHandler,
+		ProxyHeader:  a.cfg.ProxyHeader,
+		Network:      fiber.NetworkTCP,
+		Concurrency:  a.cfg.MaxConns,
 	})
+	// Fiber copies its Config into the fasthttp server in New and leaves
+	// these alone; Listener serves this very server.
+	srv := app.Server()
+	srv.HeaderReceived = pre.HeaderReceived
+	srv.SecureErrorLogMessage = true // fasthttp's error texts never quote the request
 	app.Use(recover.New())
+	guard := a.throttle.Handler
 
 	app.Get("/healthz", handlers.Health)
 	if a.cfg.Pprof {
 		// Profiling is opt-in and behind the dashboard key (Bearer).
 		app.Use("/debug/pprof", a.bearerDashboardKey, pprof.New())
 	}
-	app.Get("/metrics", a.metricsAuth, adaptor.HTTPHandler(metrics))
+	app.Get("/metrics", guard, a.metricsAuth, adaptor.HTTPHandler(metrics))
 
 	// Security headers per dashboard route: a Group("") would be app-wide and
 	// put a CSP on every /v1 answer too.
 	sec := a.dash.SecurityHeaders()
 	app.Get("/", sec, a.dash.Page)
-	app.Post("/login", sec, a.dash.Login)
+	app.Post("/login", sec, guard, a.dash.Login)
 	app.Post("/logout", sec, a.dash.Logout)
 	app.Get("/assets/*", sec, a.dash.Assets())
-	app.Get("/api/stats", sec, a.dash.StatsJSON)
+	app.Get("/api/stats", sec, guard, a.dash.StatsJSON)
 	app.Get("/ws", sec, a.dash.Upgrade, a.dash.Live())
 
-	app.All("/v1/*", proxy.Handle)
-	app.All("/v1", proxy.Handle)
+	app.All("/v1/*", guard, proxy.Handle)
+	app.All("/v1", guard, proxy.Handle)
 	return app
 }
 
@@ -296,7 +339,9 @@ func (a *App) Addr() string {
 // recorder, flush and close the store.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
-	go func() { errc <- a.fiber.Listener(lingerListener{ln}) }()
+	go func() {
+		errc <- a.fiber.Listener(lingerListener{Listener: ln, perIP: newPerIPLimit(a.cfg.MaxConnsPerIP)})
+	}()
 	rctx, stopRouting := context.WithCancel(ctx)
 	defer stopRouting()
 	go a.runRouting(rctx)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/llm-proxy/llm-proxy/handlers"
 )
 
 // Config is every setting of llm-proxy. Each field is read from the
@@ -51,12 +53,20 @@ type Config struct {
 	DatabaseURL   string        `env:"DATABASE_URL" help:"PostgreSQL URL (postgres://user:pass@host:5432/db?sslmode=require) shared by several replicas: totals, request log, chart, live feed, sessions, cooldowns; DB_PATH is then ignored"`
 	ReplicaName   string        `env:"REPLICA_NAME" help:"this replica's name in each record and the replicas list (default: <hostname>:<PORT>)"`
 
-	DashboardKeys   []string      `env:"DASHBOARD_KEY" envSeparator:"," help:"key(s) for the dashboard login and /api/stats (default: MY_ACCESS_KEY)"`
-	SessionTTL      time.Duration `env:"SESSION_TTL" envDefault:"24h" help:"dashboard session lifetime"`
-	LoginRate       int           `env:"LOGIN_RATE" envDefault:"10" help:"dashboard login attempts per minute per client address"`
-	MetricsKey      string        `env:"METRICS_KEY" help:"if set, GET /metrics requires 'Authorization: Bearer <METRICS_KEY>'"`
-	ProxyHeader     string        `env:"TRUSTED_PROXY_HEADER" help:"header carrying the client address behind a PaaS load balancer (e.g. X-Forwarded-For); empty: the TCP peer"`
-	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s" help:"on SIGTERM, how long in-flight requests and streams may take to finish"`
+	DashboardKeys    []string      `env:"DASHBOARD_KEY" envSeparator:"," help:"key(s) for the dashboard login and /api/stats (default: MY_ACCESS_KEY)"`
+	SessionTTL       time.Duration `env:"SESSION_TTL" envDefault:"24h" help:"dashboard session lifetime"`
+	LoginRate        int           `env:"LOGIN_RATE" envDefault:"10" help:"dashboard login attempts per minute per client address"`
+	MetricsKey       string        `env:"METRICS_KEY" help:"if set, GET /metrics requires 'Authorization: Bearer <METRICS_KEY>'"`
+	ProxyHeader      string        `env:"TRUSTED_PROXY_HEADER" help:"header carrying the client address behind a PaaS load balancer (e.g. X-Forwarded-For); empty: the TCP peer"`
+	TrustedProxies   []string      `env:"TRUSTED_PROXIES" envSeparator:"," envDefault:"10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,::1/128,fc00::/7,fe80::/10" help:"CIDRs of the load balancers allowed to set TRUSTED_PROXY_HEADER (the client is the right-most address not added by one of them; default: the private ranges PaaS load balancers use)"`
+	AuthFailBurst    int           `env:"AUTH_FAIL_BURST" envDefault:"20" help:"failed authentications (wrong or missing key, on /v1, /api/stats, /metrics, the login form) a client address may make before it gets 429 (a client with a stale key retries a few times; a guesser is stopped)"`
+	AuthFailRate     int           `env:"AUTH_FAIL_RATE" envDefault:"10" help:"failed authentications per minute a throttled client address earns back"`
+	HeaderTimeout    time.Duration `env:"HEADER_TIMEOUT" envDefault:"10s" help:"a request's line and headers must arrive within this (cuts slow-header floods that hold connections and buffers)"`
+	BodyTimeout      time.Duration `env:"BODY_TIMEOUT" envDefault:"5m" help:"a request with a valid key must send its body within this after its headers (32 MiB at about 110 KB/s)"`
+	PreAuthBodyLimit ByteSize      `env:"PREAUTH_BODY_LIMIT" envDefault:"64KiB" help:"largest body read from a request without a valid key (keyless requests cannot make the proxy hold BODY_LIMIT per connection)"`
+	MaxConns         int           `env:"MAX_CONNS" envDefault:"8192" help:"most client connections served at once; more are refused (bounds memory under a connection flood)"`
+	MaxConnsPerIP    int           `env:"MAX_CONNS_PER_IP" envDefault:"1024" help:"most client connections from one TCP peer address; 0: no limit (behind a load balancer every client shares its few addresses: raise it or set 0)"`
+	ShutdownTimeout  time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"25s" help:"on SIGTERM, how long in-flight requests and streams may take to finish"`
 
 	LogFormat string `env:"LOG_FORMAT" envDefault:"text" help:"log format: text or json"`
 	LogLevel  string `env:"LOG_LEVEL" envDefault:"info" help:"log level: debug, info, warn, error"`
@@ -113,7 +123,7 @@ func Load(lookup func(string) (string, bool)) (Config, error) {
 // trimLists drops the spaces around each entry of the comma-separated
 // lists, so that "k1, k2" means the keys "k1" and "k2", as people write lists.
 func (c *Config) trimLists() {
-	for _, list := range [][]string{c.ProxyURLs, c.APIKeys, c.AccessKeys, c.DashboardKeys, c.TargetNames} {
+	for _, list := range [][]string{c.ProxyURLs, c.APIKeys, c.AccessKeys, c.DashboardKeys, c.TargetNames, c.TrustedProxies} {
 		for i := range list {
 			list[i] = strings.TrimSpace(list[i])
 		}
@@ -201,6 +211,13 @@ func (c *Config) Validate() error {
 		{c.RecentSize > 0 && c.RecentSize <= 10000, "RECENT_SIZE", "must be between 1 and 10000"},
 		{c.SessionTTL > 0, "SESSION_TTL", "must be positive"},
 		{c.LoginRate > 0, "LOGIN_RATE", "must be positive"},
+		{c.AuthFailBurst > 0, "AUTH_FAIL_BURST", "must be positive"},
+		{c.AuthFailRate > 0, "AUTH_FAIL_RATE", "must be positive"},
+		{c.HeaderTimeout > 0, "HEADER_TIMEOUT", "must be positive"},
+		{c.BodyTimeout > 0, "BODY_TIMEOUT", "must be positive"},
+		{c.PreAuthBodyLimit >= 1024 && c.PreAuthBodyLimit <= c.BodyLimit, "PREAUTH_BODY_LIMIT", "must be at least 1KiB and at most BODY_LIMIT"},
+		{c.MaxConns > 0, "MAX_CONNS", "must be positive"},
+		{c.MaxConnsPerIP >= 0, "MAX_CONNS_PER_IP", "must not be negative"},
 		{c.ShutdownTimeout >= 0, "SHUTDOWN_TIMEOUT", "must not be negative"},
 		{c.LogFormat == "text" || c.LogFormat == "json", "LOG_FORMAT", fmt.Sprintf("must be text or json, got %q", c.LogFormat)},
 		{validLevel(c.LogLevel), "LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, got %q", c.LogLevel)},
@@ -216,6 +233,9 @@ func (c *Config) Validate() error {
 		if strings.TrimSpace(k) == "" {
 			return &ConfigError{"DASHBOARD_KEY", "contains an empty key"}
 		}
+	}
+	if _, err := handlers.ParsePrefixes(c.TrustedProxies); err != nil {
+		return &ConfigError{"TRUSTED_PROXIES", "not a list of CIDRs or addresses: " + err.Error()}
 	}
 	if c.UpstreamProxy != "" {
 		u, err := url.Parse(c.UpstreamProxy)

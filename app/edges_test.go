@@ -7,15 +7,24 @@ package app
 
 import (
 	"bufio"
+	"context"
+	"database/sql"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+	_ "modernc.org/sqlite" // to damage the store under a running proxy
+
+	"github.com/llm-proxy/llm-proxy/handlers"
+	"github.com/llm-proxy/llm-proxy/internal/testkit"
 	"github.com/llm-proxy/llm-proxy/upstream/sim"
 )
 
@@ -193,4 +202,195 @@ func TestEdges_RetryAfterCappedByMaxCooldown(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// Finding 10, second half: the store's write errors went to slog.Default()
+// and ignored LOG_FORMAT=json. They go through the app's logger.
+func TestEdges_StoreWriteErrorsUseAppLogger(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, sim.Options{ChunkInterval: -1})
+	cfg := testConfig([]string{up.URL()}, []string{upKeyA})
+	cfg.DBPath = filepath.Join(t.TempDir(), "stats.db")
+	cfg.FlushInterval = 50 * time.Millisecond
+	cfg.LogFormat = "json"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	logs := &testkit.SyncBuffer{}
+	a, err := New(cfg, slog.New(slog.NewJSONHandler(logs, nil)), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	defer func() { cancel(); <-done }()
+
+	// Break the table under the running store.
+	db, err := sql.Open("sqlite", cfg.DBPath+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("DROP TABLE requests"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	p := &proxy{t: t, app: a, base: "http://" + ln.Addr().String(), logs: logs, client: &http.Client{Timeout: 10 * time.Second}}
+	wantStatus(t, p.call(request{path: "/v1/chat/completions", body: openAIBody}), 200)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), `"msg":"stats store: write failed"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no JSON log line for the failed write within 5 s; log:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// jsonEscapeAll writes every character of s as a JSON \u00XX escape.
+func jsonEscapeAll(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteString(`\u00`)
+		b.WriteString(strconv.FormatInt(int64(s[i])>>4, 16))
+		b.WriteString(strconv.FormatInt(int64(s[i])&15, 16))
+	}
+	return b.String()
+}
+
+// Finding 5: the upstream key echoed by an upstream never reaches the
+// client — not in a response header, a 2xx body, a stream chunk (a key
+// split across chunks included), an error event mid-stream, a \u-escaped
+// error body, nor a gzip, br or deflate compressed one.
+func TestEdges_UpstreamKeyRedactedEverywhere(t *testing.T) {
+	t.Parallel()
+	key := upKeyA
+	half := len(key) / 2
+	errJSON := sim.OpenAIError("invalid_request_error", "Incorrect API key provided: "+key)
+	cases := []struct {
+		name   string
+		stream bool
+		step   sim.Step
+	}{
+		{"response header", false, sim.Step{Header: map[string]string{"X-Debug-Key": "Bearer " + key}, Body: `{"id":"a","choices":[]}`}},
+		{"2xx body", false, sim.Step{Body: `{"id":"a","choices":[{"message":{"content":"you sent ` + key + `"}}]}`}},
+		{"escaped error body", false, sim.Step{Status: 401, Body: `{"error":{"message":"Incorrect API key provided: ` + jsonEscapeAll(key) + `"}}`}},
+		{"gzip error body", false, sim.Step{Status: 401, Header: map[string]string{"Content-Encoding": "gzip"}, Body: string(fasthttp.AppendGzipBytes(nil, []byte(errJSON)))}},
+		{"br error body", false, sim.Step{Status: 401, Header: map[string]string{"Content-Encoding": "br"}, Body: string(fasthttp.AppendBrotliBytes(nil, []byte(errJSON)))}},
+		{"deflate error body", false, sim.Step{Status: 401, Header: map[string]string{"Content-Encoding": "deflate"}, Body: string(fasthttp.AppendDeflateBytes(nil, []byte(errJSON)))}},
+		{"stream chunks", true, sim.Step{Events: []string{
+			sim.OpenAIChunk("hi"),
+			`data: {"choices":[{"delta":{"content":"` + key[:half], key[half:] + `"}}]}` + "\n\n",
+			"data: [DONE]\n\n",
+		}, Interval: 20 * time.Millisecond}},
+		{"error event mid-stream", true, sim.Step{Events: []string{
+			sim.OpenAIChunk("hi"),
+			sim.OpenAIErrorEvent("invalid_request_error", "key "+key+" was revoked"),
+		}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := newUpstream(t, sim.Options{})
+			cfg := testConfig([]string{up.URL()}, []string{key})
+			cfg.MaxRetries = 0
+			p := startProxy(t, cfg)
+			up.Push(tc.step)
+			body := openAIBody
+			if tc.stream {
+				body = openAIStreamBody
+			}
+			a := p.call(request{path: "/v1/chat/completions", body: body})
+			seen := string(a.body)
+			for k, vs := range a.header {
+				seen += "\n" + k + ": " + strings.Join(vs, ",")
+			}
+			if strings.Contains(seen, key) || strings.Contains(seen, key[:half]) && strings.Contains(seen, key[half:]) {
+				t.Fatalf("the upstream key reached the client:\n%s", seen)
+			}
+			if !strings.Contains(seen, "[redacted]") {
+				t.Errorf("no [redacted] mark where the key was:\n%s", seen)
+			}
+		})
+	}
+}
+
+// Finding 3: key guessing was free on /v1/* and /api/stats. After
+// AUTH_FAIL_BURST failures a client address gets 429 in the family's shape
+// on every route, counted in /metrics and logged at a bounded pace; behind
+// TRUSTED_PROXY_HEADER the address is the right-most untrusted entry, so a
+// guesser cannot escape by writing a new left-most one each time.
+func TestEdges_KeyGuessingThrottled(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, sim.Options{})
+	cfg := testConfig([]string{up.URL()}, []string{upKeyA})
+	cfg.AuthFailBurst = 5
+	cfg.AuthFailRate = 1
+	cfg.ProxyHeader = "X-Forwarded-For"
+	p := startProxy(t, cfg)
+	guess := func(path, method string, i int, from string) answer {
+		return p.call(request{method: method, path: path, body: map[bool]string{true: openAIBody}[method == ""],
+			key: "guess-" + strconv.Itoa(i), header: map[string]string{"X-Forwarded-For": "198.51.100." + strconv.Itoa(i%200) + ", " + from}})
+	}
+	for i := range 5 {
+		wantStatus(t, guess("/v1/chat/completions", "", i, "203.0.113.7"), 401)
+	}
+	for i, route := range []struct{ path, method, fam string }{
+		{"/v1/chat/completions", "", "openai"},
+		{"/v1/messages", "", "anthropic"},
+		{"/api/stats", http.MethodGet, "openai"},
+	} {
+		a := guess(route.path, route.method, 10+i, "203.0.113.7")
+		wantStatus(t, a, http.StatusTooManyRequests)
+		if got := errorMessage(t, route.fam, a.body); got != handlers.MsgAuthThrottled {
+			t.Errorf("%s: message %q", route.path, got)
+		}
+		if a.header.Get("Retry-After") == "" {
+			t.Errorf("%s: no Retry-After", route.path)
+		}
+	}
+	// The right key from the throttled address is refused too (no oracle);
+	// another address is not affected.
+	wantStatus(t, p.call(request{path: "/v1/chat/completions", body: openAIBody, header: map[string]string{"X-Forwarded-For": "203.0.113.7"}}), 429)
+	wantStatus(t, p.call(request{path: "/v1/chat/completions", body: openAIBody, header: map[string]string{"X-Forwarded-For": "203.0.113.8"}}), 200)
+	wantCount(t, "upstream", up, 1)
+
+	m := p.call(request{method: http.MethodGet, path: "/metrics"})
+	for _, want := range []string{"llmproxy_auth_failures_total 5", "llmproxy_auth_throttled_total 4"} {
+		if !strings.Contains(string(m.body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if n := strings.Count(p.logs.String(), "msg=\"failed authentication\""); n != 1 {
+		t.Errorf("%d log lines about failed authentication, want 1 (rate-limited)", n)
+	}
+}
+
+// Finding 4: the 400 for a malformed request quoted the raw request, the
+// client's key and a front proxy's secret header included.
+func TestEdges_MalformedRequestNotEchoed(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, sim.Options{})
+	p := startProxy(t, testConfig([]string{up.URL()}, []string{upKeyA}))
+	const secret = "front-proxy-secret-Zq81"
+	for _, raw := range []string{
+		"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + clientKey + "\r\nX-Front-Secret: " + secret + "\r\nbroken header line\r\n\r\n",
+		"POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: " + clientKey + "\r\nContent-Length: 1x" + secret + "\r\n\r\n",
+	} {
+		status, _, body := edgeRaw(t, p.base, raw)
+		if status != http.StatusBadRequest {
+			t.Errorf("status %d, want 400: %s", status, body)
+		}
+		low := strings.ToLower(body)
+		for _, s := range []string{clientKey, secret, "bearer", "x-api-key"} {
+			if strings.Contains(low, strings.ToLower(s)) {
+				t.Errorf("the 400 echoes %q: %s", s, body)
+			}
+		}
+	}
+	wantCount(t, "upstream", up, 0)
 }

@@ -184,6 +184,7 @@ func TestE2E_PermissionDenied(t *testing.T) {
 	cfg, err := Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	require.NoError(t, err, "Load")
 	cfg.ShutdownTimeout = 2 * time.Second
+	cfg.AuthFailBurst = 1000 // many wrong keys on purpose; the throttle is TestEdges_KeyGuessingThrottled
 	p := startProxy(t, cfg)
 
 	denied := []struct {

@@ -140,6 +140,7 @@ func testConfig(urls, keys []string) Config {
 	cfg.StreamIdleTimeout = 10 * time.Second
 	cfg.KeepAliveInterval = 5 * time.Second
 	cfg.ShutdownTimeout = 2 * time.Second
+	cfg.AuthFailBurst = 1000 // tests send many wrong keys on purpose; edges_test.go tests the throttle
 	return cfg
 }
 

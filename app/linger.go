@@ -20,26 +20,40 @@ const (
 	lingerMaxRead = 64 << 20
 )
 
-// lingerListener wraps accepted TCP connections in lingerConn.
-type lingerListener struct{ net.Listener }
+// lingerListener wraps accepted TCP connections in lingerConn, and refuses
+// (closes at once) a connection whose peer is at its perIP limit.
+type lingerListener struct {
+	net.Listener
+	perIP *perIPLimit // nil: no limit
+}
 
 // Accept returns the next connection, wrapped when it is TCP.
 func (l lingerListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		tc, ok := c.(*net.TCPConn)
+		if !ok {
+			return c, nil
+		}
+		release, ok := l.perIP.acquire(c)
+		if !ok {
+			_ = tc.SetLinger(0) // refused: no answer, no lingering
+			_ = tc.Close()
+			continue
+		}
+		return &lingerConn{TCPConn: tc, release: release}, nil
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		return &lingerConn{TCPConn: tc}, nil
-	}
-	return c, nil
 }
 
 // lingerConn is a TCP connection whose Close lingers (see above) without
 // blocking the caller.
 type lingerConn struct {
 	*net.TCPConn
-	once sync.Once
+	once    sync.Once
+	release func() // frees the connection's place in the per-address count
 }
 
 // Close half-closes the connection and finishes closing it in the background
@@ -47,6 +61,7 @@ type lingerConn struct {
 func (c *lingerConn) Close() error {
 	var err error
 	c.once.Do(func() {
+		c.release()
 		if c.TCPConn.CloseWrite() != nil {
 			err = c.TCPConn.Close()
 			return

@@ -67,6 +67,7 @@ func (a *App) openStore(inFlight prometheus.Gauge) error {
 		RetentionRows: cfg.RetentionRows,
 		RetentionDays: cfg.RetentionDays,
 		FlushInterval: cfg.FlushInterval,
+		Logger:        a.log, // its errors follow LOG_FORMAT like every other line
 	})
 	if err != nil {
 		return &ConfigError{"DB_PATH", err.Error() + writableHint(cfg.DBPath)}

@@ -154,6 +154,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		return sendError(c, family, fiber.StatusServiceUnavailable, errNoUsableKey, msg)
 	}
 
+	res.RedactAnswer() // the upstream key never reaches the client: headers, complete bodies
 	resp := res.Resp
 	ev.Target = res.Target.Name()
 	if res.ServedModel != "" {
@@ -172,6 +173,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		}
 		sr := &streamRelay{
 			res:          res,
+			red:          res.Redactor(),
 			ev:           ev,
 			family:       family,
 			sse:          res.SSE,

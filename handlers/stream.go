@@ -41,6 +41,7 @@ var errClientGone = errors.New("client went away")
 // reading cannot hold the stream, its upstream connection and its pool slot.
 type streamRelay struct {
 	res          *upstream.Result
+	red          *upstream.Redactor // removes the upstream key from every chunk
 	ev           *stats.Event
 	family       stats.Family
 	sse          bool
@@ -101,7 +102,7 @@ func (s *streamRelay) WriteTo(w io.Writer) (written int64, err error) {
 		}
 	}()
 	body := s.res.Body
-	if err := s.write(s.res.Prefix); err != nil {
+	if err := s.write(s.red.Redact(s.res.Prefix)); err != nil {
 		return 0, err
 	}
 	written = int64(len(s.res.Prefix))
@@ -118,7 +119,7 @@ func (s *streamRelay) WriteTo(w io.Writer) (written int64, err error) {
 	for {
 		n, rerr := body.Read(buf)
 		if n > 0 {
-			if werr := s.write(buf[:n]); werr != nil {
+			if werr := s.write(s.red.Redact(buf[:n])); werr != nil {
 				return written, werr
 			}
 			written += int64(n)
@@ -203,6 +204,7 @@ func (s *streamRelay) finish(readErr error) (err error) {
 		return nil
 	}
 	s.finished = true
+	_ = s.write(s.red.Flush()) // what the redactor held back; a failure marks the client gone
 	ev := s.ev
 	ev.Status = s.res.Resp.StatusCode()
 	ev.Terminal = s.scan.Terminal

@@ -18,6 +18,7 @@
       live: 'Live',
       offline: 'Offline',
       reconnecting: 'Disconnected — reconnecting…',
+      db_recovered: 'The stats database was damaged and was moved aside to {0} at {1}; a fresh one started (counters and request log start over). Reason: {2}',
       reconnecting_in: 'Disconnected — reconnecting in {0} s',
       logout: 'Log out',
       total_requests: 'Total requests',
@@ -122,6 +123,7 @@
       live: '实时',
       offline: '离线',
       reconnecting: '连接已断开 — 正在重连…',
+      db_recovered: '统计数据库已损坏，已于 {1} 移至 {0}，并新建了数据库（计数和请求记录从零开始）。原因：{2}',
       reconnecting_in: '连接已断开 — {0} 秒后重连',
       logout: '退出登录',
       total_requests: '总请求数',
@@ -499,6 +501,15 @@
     state.startTime = parseTime(s.start_time);
     state.totals = s.totals || null;
     state.targets = Array.isArray(s.targets) ? s.targets : [];
+    var dbNote = $('db-notice');
+    if (dbNote) {
+      var rec = s.database && s.database.recovered;
+      dbNote.hidden = !rec;
+      if (rec) {
+        var recAt = parseTime(rec.at);
+        setText(dbNote, t('db_recovered', rec.moved_to || '?', recAt !== null ? new Date(recAt).toLocaleString() : '?', rec.reason || ''));
+      }
+    }
     renderRouting(s.routing);
     state.targetStats = Array.isArray(s.target_stats) ? s.target_stats : [];
     renderModels(s.models);

@@ -34,7 +34,7 @@ func (s *SQLiteStore) Sync(c Counters) error { return s.sync(c.internal()) }
 func (s *SQLiteStore) Health() Health {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	h := Health{OK: s.failedSince.IsZero(), Dropped: s.droppedTotal, Queued: len(s.pending)}
+	h := Health{OK: s.failedSince.IsZero(), Dropped: s.droppedTotal, Queued: len(s.pending), Recovered: s.recovery}
 	if !h.OK {
 		since := s.failedSince
 		h.Since = &since

@@ -109,7 +109,8 @@ type SQLiteStore struct {
 	stop    chan struct{}
 	done    chan struct{} // closed when the writer has exited
 
-	enc []byte // the writer's encoding buffer, reused for every row
+	recovery *DatabaseRecovery // set when a damaged file was moved aside at open
+	enc      []byte            // the writer's encoding buffer, reused for every row
 
 	closeOnce sync.Once
 	closeErr  error
@@ -127,8 +128,25 @@ type counters struct {
 // integrity, runs pending migrations, applies retention and starts the writer.
 // Every error names the path, e.g. `open database "/data/x.db": file is not a
 // database`.
+//
+// A damaged file ("file is not a database", a failed integrity check) does
+// not stop the proxy: it is moved aside to <path>.corrupt-<time>, a fresh
+// database is started, an error is logged and Health().Recovered says so.
 func OpenStore(opts StoreOptions) (*SQLiteStore, error) {
 	s, err := openStore(opts)
+	if err != nil && isDamaged(err) {
+		now := time.Now()
+		aside, mvErr := moveAside(opts.Path, now)
+		if mvErr != nil {
+			return nil, fmt.Errorf("open database %q: %w (and %w)", opts.Path, err, mvErr)
+		}
+		reason := err.Error()
+		if s, err = openStore(opts); err == nil {
+			s.recovery = &DatabaseRecovery{At: now, MovedTo: aside, Reason: reason}
+			s.log.Error("STATS DATABASE WAS DAMAGED: moved aside and started a fresh one; counters and the request log start over",
+				"path", opts.Path, "moved_to", aside, "reason", reason)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open database %q: %w", opts.Path, err)
 	}
@@ -200,7 +218,7 @@ func checkAndMigrate(db *sql.DB) error {
 		return err
 	}
 	if check != "ok" {
-		return fmt.Errorf("integrity check failed: %s", check)
+		return fmt.Errorf("%w: %s", errIntegrity, check)
 	}
 	var version int
 	if err := db.QueryRow("PRAGMA user_version").Scan(&version); err != nil {

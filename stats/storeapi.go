@@ -94,6 +94,9 @@ type Health struct {
 	Dropped uint64 `json:"dropped"`
 	// Queued is the number of events waiting to be written.
 	Queued int `json:"queued"`
+	// Recovered is set when the database was found damaged at start and
+	// replaced by a fresh one (the dashboard shows a banner).
+	Recovered *DatabaseRecovery `json:"recovered,omitempty"`
 }
 
 // Replica is one proxy process sharing the store, as the dashboard lists it.

@@ -18,6 +18,7 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	if !ok || !root.IsObject() {
 		return nil, invalid("body", "not a JSON object")
 	}
+	defer releaseTape(root)
 	var f struct {
 		model, system, messages, tools, toolChoice, maxTokens, temperature,
 		topP, stop, metadata, stream, thinking gjson.Result
@@ -80,7 +81,7 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	}
 	i := 0
 	each(f.messages, func(_, m gjson.Result) bool {
-		out, err = messageToOpenAI(out, m, i)
+		out, err = messageToOpenAI(out, m, i, o.Reasoning)
 		i++
 		return err == nil
 	})
@@ -192,7 +193,7 @@ func systemMessage(out []byte, system gjson.Result) ([]byte, *Error) {
 // messageToOpenAI appends the OpenAI messages for the i-th Anthropic message:
 // an assistant message (text, reasoning_content, tool_calls), or for a user
 // message its tool results as tool messages first, then the rest.
-func messageToOpenAI(out []byte, m gjson.Result, i int) ([]byte, *Error) {
+func messageToOpenAI(out []byte, m gjson.Result, i int, reasoning bool) ([]byte, *Error) {
 	field := "messages[" + strconv.Itoa(i) + "]"
 	if !m.IsObject() {
 		return nil, invalid(field, "an object is required")
@@ -211,7 +212,7 @@ func messageToOpenAI(out []byte, m gjson.Result, i int) ([]byte, *Error) {
 	case "user":
 		return userToOpenAI(out, content, field)
 	case "assistant":
-		return assistantToOpenAI(out, content, field)
+		return assistantToOpenAI(out, content, field, reasoning)
 	}
 	return nil, invalid(field+".role", "unknown role "+strconv.Quote(role.Str))
 }
@@ -232,85 +233,111 @@ func userToOpenAI(out []byte, content gjson.Result, field string) ([]byte, *Erro
 	if !content.IsArray() {
 		return nil, invalid(field+".content", "a string or an array is required")
 	}
+	// Two passes over the blocks, so that texts are copied once, straight
+	// into out: the first writes the tool messages and learns whether the
+	// rest is text only (then one string) or needs parts.
 	var (
-		parts  []byte // OpenAI content parts
-		text   []byte // the texts joined, while there is no other part
-		nText  int
-		onlyTx = true
-		err    *Error
+		imgs    []byte // image parts from tool results
+		hasText bool
+		onlyTx  = true
+		err     *Error
 	)
-	addText := func(s string) {
-		if s == "" {
-			return
-		}
-		if nText > 0 {
-			text = append(text, `\n\n`...)
-		}
-		text = append(text, s...)
-		nText++
-		parts = comma(parts)
-		parts = append(parts, `{"type":"text","text":"`...)
-		parts = append(parts, s...)
-		parts = append(parts, `"}`...)
-	}
 	j := 0
 	each(content, func(_, b gjson.Result) bool {
-		bf := field + ".content[" + strconv.Itoa(j) + "]"
 		j++
 		switch typ := get(b, "type").Str; typ {
 		case "text":
-			addText(strBody(get(b, "text")))
+			hasText = hasText || strBody(get(b, "text")) != ""
 		case "image":
-			if parts, err = imagePart(parts, get(b, "source"), bf); err != nil {
-				return false
-			}
 			onlyTx = false
 		case "document":
-			src := get(b, "source")
-			switch get(src, "type").Str {
-			case "text":
-				addText(strBody(get(src, "data")))
-			case "base64":
-				parts = comma(parts)
-				parts = append(parts, `{"type":"file","file":{"file_data":"data:`...)
-				parts = append(parts, strBody(get(src, "media_type"))...)
-				parts = append(parts, `;base64,`...)
-				parts = append(parts, strBody(get(src, "data"))...)
-				parts = append(parts, `"}}`...)
+			if get(get(b, "source"), "type").Str == "text" {
+				hasText = hasText || strBody(get(get(b, "source"), "data")) != ""
+			} else {
 				onlyTx = false
-			default:
-				err = refuse(bf+".source.type", "this document source is not translated")
 			}
 		case "tool_result":
-			var imgs []byte
-			out, imgs, err = toolMessage(out, b, bf)
-			if len(imgs) > 0 {
-				parts = append(comma(parts), imgs...)
-				onlyTx = false
-			}
+			out, imgs, err = toolMessage(out, b, imgs, field+".content["+strconv.Itoa(j-1)+"]")
 		default:
-			err = refuse(bf+".type", "content block "+strconv.Quote(typ)+" has no OpenAI equivalent")
+			err = refuse(field+".content["+strconv.Itoa(j-1)+"].type", "content block "+strconv.Quote(typ)+" has no OpenAI equivalent")
 		}
 		return err == nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	if len(parts) == 0 {
+	if onlyTx && !hasText && len(imgs) == 0 {
 		return out, nil
 	}
 	out = comma(out)
 	out = append(out, `{"role":"user","content":`...)
-	if onlyTx {
+	if onlyTx && len(imgs) == 0 {
 		out = append(out, '"')
-		out = append(out, text...)
-		out = append(out, '"')
-	} else {
-		out = append(out, '[')
-		out = append(out, parts...)
-		out = append(out, ']')
+		start := len(out)
+		each(content, func(_, b gjson.Result) bool {
+			var s string
+			switch get(b, "type").Str {
+			case "text":
+				s = strBody(get(b, "text"))
+			case "document":
+				s = strBody(get(get(b, "source"), "data"))
+			}
+			if s != "" {
+				if len(out) > start {
+					out = append(out, `\n\n`...)
+				}
+				out = append(out, s...)
+			}
+			return true
+		})
+		return append(out, `"}`...), nil
 	}
-	return append(out, '}'), nil
+	out = append(out, '[')
+	j = 0
+	each(content, func(_, b gjson.Result) bool {
+		bf := field + ".content[" + strconv.Itoa(j) + "]"
+		j++
+		switch get(b, "type").Str {
+		case "text":
+			out = textPart(out, strBody(get(b, "text")))
+		case "image":
+			out, err = imagePart(out, get(b, "source"), bf)
+		case "document":
+			src := get(b, "source")
+			switch get(src, "type").Str {
+			case "text":
+				out = textPart(out, strBody(get(src, "data")))
+			case "base64":
+				out = comma(out)
+				out = append(out, `{"type":"file","file":{"file_data":"data:`...)
+				out = append(out, strBody(get(src, "media_type"))...)
+				out = append(out, `;base64,`...)
+				out = append(out, strBody(get(src, "data"))...)
+				out = append(out, `"}}`...)
+			default:
+				err = refuse(bf+".source.type", "this document source is not translated")
+			}
+		}
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(imgs) > 0 {
+		out = append(comma(out), imgs...)
+	}
+	return append(out, "]}"...), nil
+}
+
+// textPart appends an OpenAI text part for a string's escaped body, unless empty.
+func textPart(out []byte, s string) []byte {
+	if s == "" {
+		return out
+	}
+	out = comma(out)
+	out = append(out, `{"type":"text","text":"`...)
+	out = append(out, s...)
+	return append(out, `"}`...)
 }
 
 // imagePart appends an OpenAI image_url part for an Anthropic image source.
@@ -335,9 +362,9 @@ func imagePart(parts []byte, src gjson.Result, field string) ([]byte, *Error) {
 	return nil, refuse(field+".source.type", "this image source is not translated")
 }
 
-// toolMessage appends the tool message for one tool_result block and returns
-// the image parts it held. is_error has no OpenAI field: the text is marked.
-func toolMessage(out []byte, b gjson.Result, field string) ([]byte, []byte, *Error) {
+// toolMessage appends the tool message for one tool_result block, and the
+// image parts it held to imgs. is_error has no OpenAI field: the text is marked.
+func toolMessage(out []byte, b gjson.Result, imgs []byte, field string) ([]byte, []byte, *Error) {
 	var id, content, isErr gjson.Result
 	each(b, func(k, v gjson.Result) bool {
 		switch k.Str {
@@ -360,7 +387,6 @@ func toolMessage(out []byte, b gjson.Result, field string) ([]byte, []byte, *Err
 	if isErr.Type == gjson.True {
 		out = append(out, "Error: "...)
 	}
-	var imgs []byte
 	var err *Error
 	switch {
 	case content.Type == gjson.String:
@@ -395,9 +421,10 @@ func toolMessage(out []byte, b gjson.Result, field string) ([]byte, []byte, *Err
 }
 
 // assistantToOpenAI appends one assistant message: texts joined as content,
-// thinking joined as reasoning_content (signatures dropped), tool_use blocks
-// as tool_calls with the input as the arguments string.
-func assistantToOpenAI(out []byte, content gjson.Result, field string) ([]byte, *Error) {
+// thinking joined as reasoning_content when the target reasons (signatures
+// dropped; a target without reasoning may refuse the unknown field), tool_use
+// blocks as tool_calls with the input as the arguments string.
+func assistantToOpenAI(out []byte, content gjson.Result, field string, reasons bool) ([]byte, *Error) {
 	if content.Type == gjson.String {
 		out = comma(out)
 		out = append(out, `{"role":"assistant","content":`...)
@@ -422,7 +449,7 @@ func assistantToOpenAI(out []byte, content gjson.Result, field string) ([]byte, 
 				text = append(text, s...)
 			}
 		case "thinking":
-			if s := strBody(get(b, "thinking")); s != "" {
+			if s := strBody(get(b, "thinking")); s != "" && reasons {
 				if len(reasoning) > 0 {
 					reasoning = append(reasoning, `\n\n`...)
 				}

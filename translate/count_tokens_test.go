@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
 )
 
 func TestEstimateTokens(t *testing.T) {
@@ -42,4 +43,10 @@ func TestWantsUsage(t *testing.T) {
 	require.True(t, WantsUsage([]byte(`{"stream":true,"stream_options":{"include_usage":true}}`)))
 	require.False(t, WantsUsage([]byte(`{"stream":true}`)))
 	require.False(t, WantsUsage([]byte(`{"stream_options":{"include_usage":false}}`)))
+}
+
+func TestTextLen(t *testing.T) {
+	for _, s := range []string{`"plain"`, `"a\nb\"c\\d\/e"`, `"\u00e9\u4e2d"`, `"\ud83d\ude00!"`, `"\ud800x"`, `"é中✓"`, `""`} {
+		require.Equal(t, len(gjson.Parse(s).Str), textLen(gjson.Parse(s)), s)
+	}
 }

@@ -14,30 +14,37 @@
 //	stream_anthropic_to_openai.go   AnthropicToOpenAIStream
 //	errors.go                       Error (400 refusals), error bodies, in-band stream errors
 //	count_tokens.go                 EstimateTokens, CountTokens, WantsUsage
+//	direction.go, stream.go         Direction (picks the translators and the path), Stream
 //	scan.go, jsonw.go, sse.go       the JSON walk, the JSON writer, SSE framing
 //
 // # Wire types: bytes, not the SDKs' types
 //
-// Decided by benchmark (testdata/sdkbench, a module of its own so the proxy
-// does not depend on the SDKs; the 50 KB Claude Code-like request of
-// testdata/claude_code, 2 shared cores under load, so ranges):
+// Decided by benchmark on the 50 KB Claude Code-like request of
+// testdata/claude_code (2 cores shared with other work, load average 20–30:
+// figures are the benchmark thread's CPU time, cpu-ns/op, which that load
+// inflates far less than ns/op, over several runs of -count 5):
 //
-//	                                      SDK types (lower bound)   this package
-//	50 KB request, decode+encode only     SDKREQ                    47–62 µs CPU with Options.Checked, 90–120 µs without
-//	one stream event                      SDKEV                     0.4–1.8 µs
+//	                                SDK types                this package
+//	50 KB request → other API       5.4 ms (decode+encode,   30–65 µs (Options.Checked)
+//	                                no mapping counted)      78–134 µs (validating itself)
+//	one stream event                20 µs                    0.5–1.5 µs
 //
-// The SDKs' params decode through their own reflection-based JSON layer and
-// keep every field in typed unions; re-encoding walks them again. The
-// budget is 50 µs per 50 KB request and 3 µs per stream event, so the
-// translators validate once with gjson (skipped with Options.Checked when
-// the proxy's body peek already did), walk the input without decoding
-// strings (scan.go: gjson's ForEach unescapes every string it passes, a
+// SDK figures: cd translate/testdata/sdkbench && go test -bench . -benchtime 100x
+// (a module of its own, so the proxy does not depend on the SDKs; decoding
+// into anthropic.MessageNewParams alone is 3.5 ms and 1.7 MB). Ours:
+// go test -run '^$' -bench . -benchtime 3000x ./translate [-checked].
+//
+// The SDKs' params decode through their own reflection-based JSON layer
+// into typed unions, and re-encoding walks them again: two orders of
+// magnitude over the budget (50 µs per 50 KB request, 3 µs per stream
+// event). So the translators validate once with gjson (skipped with
+// Options.Checked when the proxy's body peek already did), walk the input
+// without decoding strings (scan.go: gjson's ForEach unescapes every string it passes, a
 // copy of each system prompt and tool description), and append raw JSON
 // tokens — texts, ids, schemas, partial arguments — to the output. Strings
 // are joined by concatenating their escaped forms, so text is never
-// decoded and re-encoded. Figures: go test -bench . -checked ./translate
-// (cpu-ns/op is the benchmark thread's CPU time, which other load on the
-// machine does not inflate the way it inflates ns/op).
+// decoded and re-encoded. A tape of container ends (scan.go) makes the walk
+// one scan of the body rather than one per nesting level.
 //
 // # What is mapped, dropped and refused
 //
@@ -67,7 +74,8 @@
 // base64 documents → file parts, text documents → text); tool_result blocks
 // → tool messages first (is_error marked with "Error: " in the text; their
 // images follow in the user message); assistant text joined, thinking →
-// reasoning_content (signatures and redacted_thinking dropped), tool_use →
+// reasoning_content with Options.Reasoning, else dropped (signatures and
+// redacted_thinking always dropped), tool_use →
 // tool_calls with input as the arguments string; tools (input_schema →
 // parameters), tool_choice (any → required, tool → named function),
 // disable_parallel_tool_use → parallel_tool_calls=false; max_tokens,

@@ -44,12 +44,17 @@ func checkJSONResult(t *testing.T, out []byte, err error) {
 
 // fuzzRequest checks a request translator on any bytes, and that
 // Options.Checked changes nothing on valid JSON.
-func fuzzRequest(f *testing.F, dir string, fn func(dst, body []byte, o Options) ([]byte, error)) {
+func fuzzRequest(f *testing.F, dir string, fn func(dst, body []byte, o Options) ([]byte, error), check ...func(*testing.T, []byte)) {
 	addSeeds(f, dir, "json")
 	addSeeds(f, "claude_code", "json")
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, err := fn(nil, in, Options{ID: "f", Reasoning: true})
 		checkJSONResult(t, out, err)
+		for _, c := range check {
+			if err == nil {
+				c(t, out)
+			}
+		}
 		if gjson.ValidBytes(in) {
 			out2, err2 := fn(nil, in, Options{ID: "f", Reasoning: true, Checked: true})
 			if !bytes.Equal(out, out2) || (err == nil) != (err2 == nil) {
@@ -62,7 +67,17 @@ func fuzzRequest(f *testing.F, dir string, fn func(dst, body []byte, o Options) 
 }
 
 func FuzzRequestOpenAIToAnthropic(f *testing.F) {
-	fuzzRequest(f, "request_openai_to_anthropic", RequestOpenAIToAnthropic)
+	fuzzRequest(f, "request_openai_to_anthropic", RequestOpenAIToAnthropic, func(t *testing.T, out []byte) {
+		var req struct{ Messages []struct{ Role string } }
+		if err := json.Unmarshal(out, &req); err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i < len(req.Messages); i++ {
+			if req.Messages[i].Role == req.Messages[i-1].Role {
+				t.Fatalf("roles do not alternate: %s", out)
+			}
+		}
+	})
 }
 
 func FuzzRequestAnthropicToOpenAI(f *testing.F) {

@@ -73,11 +73,7 @@ func runJSONGolden(t *testing.T, dir string, fn func(dst, body []byte, o Options
 }
 
 // streamTranslator is what both stream translators offer.
-type streamTranslator interface {
-	Feed(dst, chunk []byte) []byte
-	End(dst []byte) []byte
-	Done() bool
-}
+type streamTranslator = Stream
 
 // runStreamGolden feeds every dir/*.in.sse to a new translator, whole and
 // then one byte at a time (the output must not depend on the split), ends
@@ -152,4 +148,39 @@ func TestOpenAIToAnthropicStream_Golden(t *testing.T) {
 
 func TestAnthropicToOpenAIStream_Golden(t *testing.T) {
 	runStreamGolden(t, "stream_anthropic_to_openai", func(o Options) streamTranslator { return NewAnthropicToOpenAIStream(o) })
+}
+
+// The request translators pool their tapes: concurrent calls must not see
+// each other's (run with -race).
+func TestRequestAnthropicToOpenAI_Concurrent(t *testing.T) {
+	body := claudeCode(t)
+	want, err := RequestAnthropicToOpenAI(nil, body, Options{})
+	require.NoError(t, err)
+	back, err := RequestOpenAIToAnthropic(nil, want, Options{})
+	require.NoError(t, err)
+	done := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 20 {
+				got, err := RequestAnthropicToOpenAI(nil, body, Options{})
+				if err == nil && !bytes.Equal(got, want) {
+					err = errors.New("different output under concurrency")
+				}
+				if err == nil {
+					got, err = RequestOpenAIToAnthropic(nil, want, Options{})
+					if err == nil && !bytes.Equal(got, back) {
+						err = errors.New("different output under concurrency")
+					}
+				}
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range 4 {
+		require.NoError(t, <-done)
+	}
 }

@@ -29,15 +29,14 @@ func parse(b []byte) (gjson.Result, bool) {
 	return gjson.Parse(view(b)), true
 }
 
-// parseRequest is parse, without the validation when o.Checked.
+// parseRequest validates b (unless o.Checked) and returns its root with a
+// tape (scan.go), or ok=false.
 func parseRequest(b []byte, o *Options) (gjson.Result, bool) {
-	if o.Checked {
-		if len(b) == 0 {
-			return gjson.Result{}, false
-		}
-		return gjson.Parse(view(b)), true
+	if !o.Checked && !gjson.ValidBytes(b) {
+		return gjson.Result{}, false
 	}
-	return parse(b)
+	r := root(view(b))
+	return r, r.Exists()
 }
 
 // comma appends ',' unless b ends an opening bracket or a key (the first
@@ -135,11 +134,6 @@ func strBody(r gjson.Result) string {
 // appendInt appends n in decimal.
 func appendInt(b []byte, n int64) []byte {
 	return strconv.AppendInt(b, n, 10)
-}
-
-// isEmptyString reports whether r is the empty JSON string.
-func isEmptyString(r gjson.Result) bool {
-	return r.Type == gjson.String && r.Raw == `""`
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

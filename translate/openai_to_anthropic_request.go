@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"bytes"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ func RequestOpenAIToAnthropic(dst, body []byte, o Options) ([]byte, error) {
 	if !ok || !root.IsObject() {
 		return nil, invalid("body", "not a JSON object")
 	}
+	defer releaseTape(root)
 	var f struct {
 		model, messages, tools, toolChoice, parallel, maxTokens, maxCompletion,
 		temperature, topP, stop, user, stream, effort gjson.Result
@@ -301,6 +303,7 @@ func toolsToAnthropic(out []byte, tools, choice, parallel gjson.Result) ([]byte,
 // lists its tool_result blocks first.
 type turn struct {
 	role    string // "user", "assistant" or "" before the first
+	last    string // role of the last turn written
 	results []byte // tool_result blocks
 	blocks  []byte // other blocks
 	tools   int    // tool calls without an id so far (for generated ids)
@@ -308,7 +311,18 @@ type turn struct {
 
 // flush appends the gathered turn to msgs, unless it has no content.
 func (t *turn) flush(msgs []byte) []byte {
-	if len(t.results) > 0 || len(t.blocks) > 0 {
+	if (len(t.results) > 0 || len(t.blocks) > 0) && t.last == t.role && bytes.HasSuffix(msgs, []byte("]}")) {
+		// A turn of the same role as the last one written (an empty turn
+		// between them was skipped): its blocks join that turn.
+		msgs = append(msgs[:len(msgs)-2], ',')
+		msgs = append(msgs, t.results...)
+		if len(t.results) > 0 && len(t.blocks) > 0 {
+			msgs = append(msgs, ',')
+		}
+		msgs = append(msgs, t.blocks...)
+		msgs = append(msgs, "]}"...)
+	} else if len(t.results) > 0 || len(t.blocks) > 0 {
+		t.last = t.role
 		msgs = comma(msgs)
 		msgs = append(msgs, `{"role":"`...)
 		msgs = append(msgs, t.role...)

@@ -3,6 +3,7 @@ package translate
 import (
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/tidwall/gjson"
 )
@@ -17,7 +18,7 @@ import (
 // gjson.Valid accepted: on anything else they stop early but never panic.
 
 // longString is the length above which an escaped string is not decoded.
-const longString = 256
+const longString = 32
 
 // each calls fn with each member of an object (key, value) or each element
 // of an array (zero key, value), in order, until fn returns false.
@@ -49,11 +50,18 @@ func each(r gjson.Result, fn func(k, v gjson.Result) bool) {
 			}
 			i = skipSpace(s, i+1)
 		}
-		e := valueEnd(s, i)
-		if e <= i {
+		e := -1
+		if r.Indexes != nil && (s[i] == '{' || s[i] == '[') {
+			e = tapeEnd(r.Indexes, r.Index+i) - r.Index
+		} else {
+			e = valueEnd(s, i)
+		}
+		if e <= i || e > len(s) {
 			return
 		}
-		if !fn(k, result(s[i:e])) {
+		v := result(s[i:e])
+		v.Index, v.Indexes = r.Index+i, r.Indexes
+		if !fn(k, v) {
 			return
 		}
 		i = skipSpace(s, e)
@@ -177,6 +185,103 @@ func valueEnd(s string, i int) int {
 		j++
 	}
 	return j
+}
+
+// A tape lists where each container of a request body starts and ends
+// (pairs of offsets, by start): built in one pass, it lets each find the end
+// of a nested object or array without scanning it again at every level (a
+// Claude Code message's text was scanned five times, once per level).
+// It travels in the Results each makes: Index is the value's offset in the
+// body, Indexes the tape (nil: scan instead). gjson sets Indexes only for
+// "#(…)#" queries, which this package does not use.
+
+// buildTape returns the tape of s, or nil when s is not well nested.
+func buildTape(s string) []int {
+	// The tape is the caller's until releaseTape; the stack is only ours.
+	t := tapePool.Get().(*tapeBuf).tape[:0]
+	var stackBuf [64]int
+	stack := stackBuf[:0]
+	for j := 0; j < len(s); j++ {
+		switch s[j] {
+		case '"':
+			e := stringEnd(s, j)
+			if e < 0 {
+				return nil
+			}
+			j = e - 1
+		case '{', '[':
+			stack = append(stack, len(t))
+			t = append(t, j, -1)
+		case '}', ']':
+			if len(stack) == 0 {
+				return nil
+			}
+			k := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			t[k+1] = j + 1
+		}
+	}
+	if len(stack) != 0 {
+		return nil
+	}
+	return t
+}
+
+// tapeBuf is a pooled tape's storage: a request's tape goes back to the
+// pool when its translator returns ([releaseTape]).
+type tapeBuf struct{ tape []int }
+
+var tapePool = sync.Pool{New: func() any { return &tapeBuf{tape: make([]int, 0, 1024)} }}
+
+// releaseTape returns the tape of a root made by [root] to the pool; the
+// Results of that body must not be used after it.
+func releaseTape(r gjson.Result) {
+	if r.Indexes != nil {
+		tapePool.Put(&tapeBuf{tape: r.Indexes[:0]})
+	}
+}
+
+// tapeEnd returns the end offset of the container starting at p, or -1.
+func tapeEnd(t []int, p int) int {
+	lo, hi := 0, len(t)/2
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if t[2*m] < p {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(t)/2 && t[2*lo] == p {
+		return t[2*lo+1]
+	}
+	return -1
+}
+
+// root returns the top-level value of a request body with its tape.
+func root(s string) gjson.Result {
+	i := skipSpace(s, 0)
+	if i >= len(s) {
+		return gjson.Result{}
+	}
+	e := valueEnd(s, i)
+	if s[i] == '{' || s[i] == '[' {
+		t := buildTape(s)
+		if t == nil {
+			return gjson.Result{}
+		}
+		e = tapeEnd(t, i)
+		if e <= i {
+			return gjson.Result{}
+		}
+		r := result(s[i:e])
+		r.Index, r.Indexes = i, t
+		return r
+	}
+	if e <= i {
+		return gjson.Result{}
+	}
+	return result(s[i:e])
 }
 
 // stringResult is the Result for a string token.

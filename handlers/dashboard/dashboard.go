@@ -56,11 +56,14 @@ type Config struct {
 	// /api/stats answers 503 and the live feed closes at once.
 	Recorder *stats.Recorder
 	// LoginRate is the number of login attempts allowed per minute and
-	// client address (c.IP(), so it follows the app's proxy settings);
+	// client address (Config.ClientAddr);
 	// 0 means 10. Over the limit, POST /login answers 429.
 	LoginRate int
 	// Logger receives login and live-feed notes; nil means slog.Default().
 	Logger *slog.Logger
+	// ClientAddr finds a request's client address for the login throttle
+	// and logs; nil means c.IP().
+	ClientAddr func(c *fiber.Ctx) string
 	// Sessions, when set, shares sessions between replicas (REPLICAS.md);
 	// nil keeps them in this process only.
 	Sessions SessionShare
@@ -77,6 +80,7 @@ type Dashboard struct {
 	site     *site
 	hub      *hub
 	headers  fiber.Handler
+	addr     func(c *fiber.Ctx) string // the client address (Config.ClientAddr)
 
 	// Live-feed timing; fields so that tests can shorten them.
 	pingInterval time.Duration
@@ -129,6 +133,10 @@ func New(cfg Config) *Dashboard {
 	}
 	d.limiter = newLoginLimiter(rate, time.Minute, time.Now)
 	d.headers = securityHeaders()
+	d.addr = cfg.ClientAddr
+	if d.addr == nil {
+		d.addr = func(c *fiber.Ctx) string { return c.IP() }
+	}
 	return d
 }
 

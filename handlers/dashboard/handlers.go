@@ -32,7 +32,7 @@ func (d *Dashboard) Login(c *fiber.Ctx) error {
 	if !sameOrigin(c, true) {
 		return c.Status(fiber.StatusForbidden).SendString("forbidden")
 	}
-	addr := c.IP()
+	addr := d.addr(c)
 	if ok, wait := d.limiter.allow(addr); !ok {
 		d.log.Warn("dashboard: login throttled", "client", addr)
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(wait.Seconds()))))

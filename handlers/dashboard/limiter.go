@@ -3,21 +3,24 @@ package dashboard
 import (
 	"sync"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
-// maxLimiterClients bounds the limiter's map; when it is full, idle buckets
-// are dropped first and, if that is not enough, the whole map is reset.
+// maxLimiterClients bounds the limiter's table; when it is full the least
+// recently seen address is dropped. (It used to be reset whole, which gave
+// every throttled address a fresh budget: a flood of new addresses would
+// let a guesser in.)
 const maxLimiterClients = 10000
 
 // loginLimiter is a token bucket per client address: rate attempts per
 // period, refilled continuously, with a burst of rate.
 type loginLimiter struct {
-	rate   float64 // tokens per second
-	burst  float64
-	now    func() time.Time
-	mu     sync.Mutex
-	m      map[string]*tokenBucket
-	pruned time.Time
+	rate  float64 // tokens per second
+	burst float64
+	now   func() time.Time
+	mu    sync.Mutex // one bucket update at a time (the table has its own lock)
+	m     *lru.Cache[string, *tokenBucket]
 }
 
 type tokenBucket struct {
@@ -26,11 +29,12 @@ type tokenBucket struct {
 }
 
 func newLoginLimiter(n int, per time.Duration, now func() time.Time) *loginLimiter {
+	m, _ := lru.New[string, *tokenBucket](maxLimiterClients) // error only for a size < 1
 	return &loginLimiter{
 		rate:  float64(n) / per.Seconds(),
 		burst: float64(n),
 		now:   now,
-		m:     make(map[string]*tokenBucket),
+		m:     m,
 	}
 }
 
@@ -40,13 +44,10 @@ func (l *loginLimiter) allow(addr string) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if now.Sub(l.pruned) > time.Minute || len(l.m) >= maxLimiterClients {
-		l.pruneLocked(now)
-	}
-	b, ok := l.m[addr]
+	b, ok := l.m.Get(addr)
 	if !ok {
 		b = &tokenBucket{tokens: l.burst, last: now}
-		l.m[addr] = b
+		l.m.Add(addr, b)
 	} else if el := now.Sub(b.last).Seconds(); el > 0 {
 		b.tokens = min(l.burst, b.tokens+el*l.rate)
 		b.last = now
@@ -57,18 +58,4 @@ func (l *loginLimiter) allow(addr string) (bool, time.Duration) {
 	}
 	wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 	return false, wait
-}
-
-// pruneLocked drops buckets that have refilled completely (they hold no
-// information); if the map is still full, it starts over.
-func (l *loginLimiter) pruneLocked(now time.Time) {
-	l.pruned = now
-	for addr, b := range l.m {
-		if b.tokens+now.Sub(b.last).Seconds()*l.rate >= l.burst {
-			delete(l.m, addr)
-		}
-	}
-	if len(l.m) >= maxLimiterClients {
-		clear(l.m)
-	}
 }

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -52,13 +53,31 @@ func TestLoginLimiter_Allow(t *testing.T) {
 	if ok, _ := l.allow("a"); ok {
 		t.Error("two tokens after 6s")
 	}
-	clk.add(2 * time.Minute)
-	l.allow("c") // triggers pruning of full buckets
-	l.mu.Lock()
-	n := len(l.m)
-	l.mu.Unlock()
-	if n != 1 {
-		t.Errorf("buckets after pruning = %d, want 1", n)
+}
+
+// Finding 3 of the hardening issue: when the limiter's table filled, it was
+// reset whole, and every throttled address got a fresh budget. Now the
+// least recently seen address is dropped; a throttled one stays throttled.
+func TestLoginLimiter_FullTableKeepsThrottledAddress(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1_000_000, 0)}
+	l := newLoginLimiter(3, time.Minute, clk.now)
+	for range 3 {
+		l.allow("guesser")
+	}
+	if ok, _ := l.allow("guesser"); ok {
+		t.Fatal("the burst of 3 is used up")
+	}
+	for i := range 2 * maxLimiterClients {
+		l.allow("other-" + strconv.Itoa(i))
+		if i%1000 == 0 {
+			l.allow("guesser") // still active, so never the least recent
+		}
+	}
+	if ok, _ := l.allow("guesser"); ok {
+		t.Error("filling the table gave the throttled address a fresh budget")
+	}
+	if n := l.m.Len(); n > maxLimiterClients {
+		t.Errorf("table holds %d addresses, bound %d", n, maxLimiterClients)
 	}
 }
 

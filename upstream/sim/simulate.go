@@ -221,6 +221,9 @@ func (c *call) chaosAnswer(st Step) {
 
 func (c *call) chatCompletions(req simRequest, id string) {
 	model := cmp.Or(req.model, DefaultOpenAIModel)
+	if c.openAIToolTurn(req, model, id) { // tooluse.go
+		return
+	}
 	text := SimulatedText(c.s.opts.StreamChunks)
 	in, out := EstimateTokens(c.rec.Body), len(text)
 	if req.stream {
@@ -232,6 +235,9 @@ func (c *call) chatCompletions(req simRequest, id string) {
 
 func (c *call) messages(req simRequest, id string) {
 	model := cmp.Or(req.model, DefaultAnthropicModel)
+	if c.anthropicToolTurn(req, model, id) { // tooluse.go
+		return
+	}
 	text := SimulatedText(c.s.opts.StreamChunks)
 	in, out := EstimateTokens(c.rec.Body), len(text)
 	if req.stream {
@@ -267,6 +273,9 @@ func (c *call) models(simRequest, string) {
 
 func (c *call) responses(req simRequest, id string) {
 	model := cmp.Or(req.model, DefaultOpenAIModel)
+	if c.openAIToolTurn(req, model, id) { // tooluse.go
+		return
+	}
 	text := SimulatedText(c.s.opts.StreamChunks)
 	in, out := EstimateTokens(c.rec.Body), len(text)
 	if req.stream {

@@ -1,0 +1,125 @@
+package translate
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The Claude Code-like request (testdata/claude_code) through both request
+// translators: everything that decides interoperability, checked on the
+// decoded result rather than on a 50 KB golden.
+func TestRequestAnthropicToOpenAI_ClaudeCode(t *testing.T) {
+	body := claudeCode(t)
+	var in struct {
+		System   []struct{ Text string }
+		Messages []json.RawMessage
+		Tools    []struct {
+			Name        string
+			InputSchema json.RawMessage `json:"input_schema"`
+		}
+	}
+	require.NoError(t, json.Unmarshal(body, &in))
+
+	out, err := RequestAnthropicToOpenAI(nil, body, Options{Reasoning: true})
+	require.NoError(t, err)
+	require.NotContains(t, string(out), "cache_control")
+	require.NotContains(t, string(out), "context_management")
+	type call struct {
+		ID       string
+		Function struct{ Name, Arguments string }
+	}
+	var got struct {
+		Messages []struct {
+			Role             string
+			Content          any
+			ReasoningContent string `json:"reasoning_content"`
+			ToolCalls        []call `json:"tool_calls"`
+			ToolCallID       string `json:"tool_call_id"`
+		}
+		Tools []struct {
+			Type     string
+			Function struct {
+				Name       string
+				Parameters json.RawMessage
+			}
+		}
+		Stream        bool
+		StreamOptions struct {
+			IncludeUsage bool `json:"include_usage"`
+		} `json:"stream_options"`
+		ReasoningEffort string `json:"reasoning_effort"`
+		MaxTokens       int    `json:"max_tokens"`
+		User            string
+	}
+	require.NoError(t, json.Unmarshal(out, &got))
+	require.Len(t, got.Tools, len(in.Tools))
+	for i, tool := range got.Tools {
+		require.Equal(t, "function", tool.Type)
+		require.Equal(t, in.Tools[i].Name, tool.Function.Name)
+		require.JSONEq(t, string(in.Tools[i].InputSchema), string(tool.Function.Parameters))
+	}
+	require.True(t, got.Stream)
+	require.True(t, got.StreamOptions.IncludeUsage)
+	require.Equal(t, "high", got.ReasoningEffort)
+	require.Equal(t, 32000, got.MaxTokens)
+	require.Equal(t, "user_5f2c_account__session_8d1e", got.User)
+
+	require.Equal(t, "system", got.Messages[0].Role)
+	require.Equal(t, in.System[0].Text+"\n\n"+in.System[1].Text, got.Messages[0].Content)
+	// Every tool call is answered by the tool messages right after it, in order.
+	var roles []string
+	for i, m := range got.Messages {
+		roles = append(roles, m.Role)
+		if len(m.ToolCalls) == 0 {
+			continue
+		}
+		for j, c := range m.ToolCalls {
+			require.True(t, json.Valid([]byte(c.Function.Arguments)), c.Function.Arguments)
+			require.Equal(t, "tool", got.Messages[i+1+j].Role)
+			require.Equal(t, c.ID, got.Messages[i+1+j].ToolCallID)
+		}
+	}
+	require.Equal(t, []string{"system", "user", "assistant", "tool", "assistant", "tool", "tool",
+		"assistant", "tool", "user"}, roles)
+	require.NotEmpty(t, got.Messages[2].ReasoningContent)
+	require.True(t, strings.HasPrefix(got.Messages[8].Content.(string), "Error: --- FAIL"))
+
+	// And back: Anthropic's alternation, tool_result blocks first, ids kept.
+	back, err := RequestOpenAIToAnthropic(nil, out, Options{})
+	require.NoError(t, err)
+	var an struct {
+		System   []struct{ Text string }
+		Messages []struct {
+			Role    string
+			Content []struct {
+				Type, ID, Text string
+				ToolUseID      string `json:"tool_use_id"`
+			}
+		}
+		Tools []struct{ Name string }
+	}
+	require.NoError(t, json.Unmarshal(back, &an))
+	require.Len(t, an.Tools, len(in.Tools))
+	require.Len(t, an.Messages, len(in.Messages))
+	var ids, results []string
+	for i, m := range an.Messages {
+		require.Equal(t, map[bool]string{true: "user", false: "assistant"}[i%2 == 0], m.Role)
+		seenOther := false
+		for _, b := range m.Content {
+			switch b.Type {
+			case "tool_use":
+				ids = append(ids, b.ID)
+			case "tool_result":
+				require.False(t, seenOther, "tool_result after another block in message %d", i)
+				results = append(results, b.ToolUseID)
+			default:
+				seenOther = true
+			}
+		}
+	}
+	require.Equal(t, []string{"toolu_01Read", "toolu_02Edit", "toolu_03Todo", "toolu_04Bash"}, ids)
+	require.Equal(t, ids, results)
+}

@@ -1,0 +1,67 @@
+package sim
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/tidwall/gjson"
+)
+
+// The default simulation's tool round trip, both APIs, stream and not: a
+// prompt naming a path with a file tool offered gets a call of that tool;
+// the tool's result gets a text quoting it.
+func TestServer_ToolRoundTrip(t *testing.T) {
+	s := newServer(t, Options{})
+	c := newClient(t, 10*time.Second)
+	const openAITools = `"tools":[{"type":"function","function":{"name":"Read","parameters":{"type":"object","properties":{"file_path":{"type":"string"}}}}}]`
+	const anthropicTools = `"tools":[{"name":"Read","input_schema":{"type":"object","properties":{"file_path":{"type":"string"}}}}]`
+
+	for _, stream := range []string{"false", "true"} {
+		t.Run("openai stream="+stream, func(t *testing.T) {
+			a := do(t, c, "POST", s.URL()+"/chat/completions", `{"model":"m","stream":`+stream+`,`+openAITools+`,
+				"messages":[{"role":"user","content":"Read /tmp/x/notes.txt please"}]}`)
+			require.Equal(t, 200, a.status)
+			require.Contains(t, a.body, `"name":"Read"`)
+			require.Contains(t, a.body, "tool_calls")
+			if stream == "false" {
+				require.JSONEq(t, `{"file_path":"/tmp/x/notes.txt"}`, gjson.Get(a.body, "choices.0.message.tool_calls.0.function.arguments").String())
+			}
+			a = do(t, c, "POST", s.URL()+"/chat/completions", `{"model":"m","stream":`+stream+`,`+openAITools+`,
+				"messages":[{"role":"user","content":"Read /tmp/x/notes.txt"},
+				{"role":"assistant","tool_calls":[{"id":"c1","type":"function","function":{"name":"Read","arguments":"{}"}}]},
+				{"role":"tool","tool_call_id":"c1","content":"the secret word is teapot"}]}`)
+			require.Equal(t, 200, a.status)
+			require.Contains(t, a.body, "teapot") // one word, so one chunk when streamed
+		})
+		t.Run("anthropic stream="+stream, func(t *testing.T) {
+			a := do(t, c, "POST", s.URL()+"/messages", `{"model":"m","max_tokens":10,"stream":`+stream+`,`+anthropicTools+`,
+				"messages":[{"role":"user","content":[{"type":"text","text":"<system-reminder>see /etc/hosts</system-reminder>"},{"type":"text","text":"Read /tmp/x/notes.txt"}]}]}`)
+			require.Equal(t, 200, a.status)
+			require.Contains(t, a.body, "tool_use")
+			if stream == "false" {
+				require.Equal(t, "/tmp/x/notes.txt", gjson.Get(a.body, "content.0.input.file_path").String())
+			} else {
+				require.Contains(t, a.body, `notes.txt`)
+			}
+			a = do(t, c, "POST", s.URL()+"/messages", `{"model":"m","max_tokens":10,"stream":`+stream+`,`+anthropicTools+`,
+				"messages":[{"role":"user","content":"Read /tmp/x/notes.txt"},
+				{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"Read","input":{}}]},
+				{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"the secret word is teapot"}]}]}`)
+			require.Equal(t, 200, a.status)
+			require.Contains(t, a.body, "teapot")
+		})
+	}
+}
+
+// Without a path in the prompt, or without a file tool, the usual text.
+func TestServer_NoToolTurn(t *testing.T) {
+	s := newServer(t, Options{})
+	c := newClient(t, 10*time.Second)
+	a := do(t, c, "POST", s.URL()+"/chat/completions", `{"model":"m","tools":[{"type":"function","function":{"name":"Read","parameters":{"type":"object","properties":{"file_path":{}}}}}],"messages":[{"role":"user","content":"hello"}]}`)
+	require.Equal(t, 200, a.status)
+	require.NotContains(t, a.body, "tool_calls")
+	a = do(t, c, "POST", s.URL()+"/messages", `{"model":"m","max_tokens":5,"tools":[{"name":"Bash","input_schema":{"type":"object","properties":{"command":{}}}}],"messages":[{"role":"user","content":"cat /tmp/a"}]}`)
+	require.Equal(t, 200, a.status)
+	require.NotContains(t, a.body, "tool_use")
+}
