@@ -150,6 +150,7 @@ func (a *App) runRouting(ctx context.Context) {
 		// files by rename, which ends a watch on the file itself.
 		if err = w.Add(filepath.Dir(a.cfg.ConfigFile)); err == nil {
 			events = w.Events
+			a.log.Info("watching the routing file (reload on change or SIGHUP)", "file", a.cfg.ConfigFile)
 		}
 	}
 	if err != nil {

@@ -675,3 +675,31 @@ func TestRoutingE2E_NoFallbackOnMixedEnd(t *testing.T) {
 		t.Errorf("fallbacks %d, served %q", ev.Fallbacks, ev.ServedModel)
 	}
 }
+
+// TestRoutingE2E_ReloadOnFileChange: saving the file (replaced by rename,
+// as editors and Kubernetes do) reloads it without a signal.
+func TestRoutingE2E_ReloadOnFileChange(t *testing.T) {
+	srv := newUpstream(t, sim.Options{})
+	p, path := startRouted(t, twoTargets, srv, nil)
+	before := p.app.RoutingStatus().LoadedAt
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(p.logs.String(), "watching the routing file"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the routing file is not watched")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	writeRoutingFile(t, filepath.Dir(path), twoTargets+"  - {name: c, url: \"{URL}\", keys: [\"${KEY_C}\"]}\n", srv.URL(), "")
+	deadline := time.Now().Add(5 * time.Second)
+	for len(p.app.targetStates()) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the file change was not picked up: %d targets\n%s", len(p.app.targetStates()), p.logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !p.app.RoutingStatus().LoadedAt.After(before) {
+		t.Error("loaded_at did not move")
+	}
+	if !strings.Contains(p.logs.String(), "routing file reloaded") {
+		t.Error("the reload is not logged")
+	}
+}
