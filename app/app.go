@@ -93,6 +93,7 @@ func New(cfg Config, log *slog.Logger, version string) (*App, error) {
 		MaxCooldownWait:        cfg.MaxCooldownWait,
 		ResponseTimeout:        cfg.ResponseTimeout,
 		StreamFirstByteTimeout: cfg.StreamFirstByteTimeout,
+		TranslateMaxTokens:     cfg.TranslateMaxTokens,
 		Classifier:             upstream.NewClassifier(cfg.RetryStatuses),
 	})
 	a.relay = relay

@@ -39,6 +39,7 @@ type Config struct {
 	MaxCooldownWait        time.Duration `env:"MAX_COOLDOWN_WAIT" envDefault:"3s" help:"when every target is cooling down after Retry-After, wait for the soonest only if within this bound"`
 	MaxCooldown            time.Duration `env:"MAX_COOLDOWN" envDefault:"5m" help:"longest cooldown an upstream's Retry-After can impose on a target (a longer one is cut to it, and the dashboard says so); 0: no cap"`
 	RetryStatuses          StatusList    `env:"RETRY_STATUSES" envDefault:"429,500,502,503,504,529" help:"upstream statuses retried on the next target"`
+	TranslateMaxTokens     int           `env:"TRANSLATE_MAX_TOKENS" envDefault:"8192" help:"translation: max_tokens sent to an Anthropic target when the OpenAI client gave no limit"`
 	BodyLimit              ByteSize      `env:"BODY_LIMIT" envDefault:"32MiB" help:"largest request body accepted (413 above it); units B, KiB, MiB, GiB, KB, MB, GB"`
 	HealthCheckInterval    time.Duration `env:"HEALTH_CHECK_INTERVAL" envDefault:"5m" help:"routing file: how often a disabled upstream key (401, 403) is re-checked with GET /models"`
 	QuotaRetryInterval     time.Duration `env:"QUOTA_RETRY_INTERVAL" envDefault:"1h" help:"routing file: a key out of quota or credit is tried again by a real request after this long"`
@@ -201,6 +202,7 @@ func (c *Config) Validate() error {
 		{c.ClientWriteTimeout > 0, "CLIENT_WRITE_TIMEOUT", "must be positive"},
 		{c.MaxCooldownWait >= 0, "MAX_COOLDOWN_WAIT", "must not be negative"},
 		{c.MaxCooldown >= 0, "MAX_COOLDOWN", "must not be negative"},
+		{c.TranslateMaxTokens > 0, "TRANSLATE_MAX_TOKENS", "must be positive"},
 		{c.BodyLimit >= 1024, "BODY_LIMIT", "must be at least 1KiB"},
 		{c.MaxConnsPerTarget > 0, "MAX_CONNS_PER_TARGET", "must be positive"},
 		{c.HealthCheckInterval > 0, "HEALTH_CHECK_INTERVAL", "must be positive"},

@@ -8,9 +8,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tidwall/gjson"
 	"github.com/valyala/fasthttp"
 
 	"github.com/llm-proxy/llm-proxy/stats"
+	"github.com/llm-proxy/llm-proxy/translate"
 	"github.com/llm-proxy/llm-proxy/upstream"
 )
 
@@ -102,8 +104,10 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		Route:  string(path),
 		Family: family,
 	}
+	checked := false
 	if needsJSON(c, rest, body) {
 		info, ok := PeekBody(body)
+		checked = ok
 		if !ok {
 			p.finish(ev, fiber.StatusBadRequest, stats.OutcomeBadRequest, "request body is not valid JSON")
 			return sendError(c, family, fiber.StatusBadRequest, errBadRequest, "request body is not valid JSON")
@@ -124,6 +128,8 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		Cancel:   cancel,
 		Family:   routingFamily(family),
 		Model:    modelBytes(ev.Model),
+
+		BodyChecked: checked,
 	})
 	watch.stop()
 	fillAttempts(ev, res)
@@ -152,6 +158,15 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		msg := "no usable upstream key for model " + strconv.Quote(res.Requested)
 		p.finish(ev, fiber.StatusServiceUnavailable, stats.OutcomeUnreachable, msg)
 		return sendError(c, family, fiber.StatusServiceUnavailable, errNoUsableKey, msg)
+	case upstream.Refused:
+		p.finish(ev, fiber.StatusBadRequest, stats.OutcomeBadRequest, res.Refusal.Message)
+		return sendRefusal(c, family, res.Refusal)
+	case upstream.Estimated:
+		ev.Estimated = true
+		ev.InputTokens = int(gjson.GetBytes(res.Estimate, "input_tokens").Int())
+		p.finish(ev, fiber.StatusOK, stats.OutcomeOK, "")
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(res.Estimate)
 	}
 
 	res.RedactAnswer() // the upstream key never reaches the client: headers, complete bodies
@@ -163,6 +178,14 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	status := resp.StatusCode()
 	c.Status(status)
 	copyResponseHeaders(&c.Response().Header, &resp.Header)
+	var tr translate.Stream
+	if res.Translate != translate.None {
+		o := translateOptions(family, body, start)
+		if !res.SSE {
+			return p.sendTranslated(c, ev, res, o)
+		}
+		tr = res.Translate.Stream(o)
+	}
 	if res.Body != nil { // a committed stream, or an answer too large to hold
 		size := -1 // chunked
 		if res.SSE {
@@ -177,6 +200,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 			ev:           ev,
 			family:       family,
 			sse:          res.SSE,
+			tr:           tr,
 			keepAlive:    p.cfg.KeepAliveInterval,
 			idle:         p.cfg.StreamIdleTimeout,
 			writeTimeout: p.cfg.ClientWriteTimeout,
@@ -202,6 +226,31 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 		ev.InputTokens, ev.OutputTokens = u.Input, u.Output
 	}
 	res.Release()
+	p.finish(ev, status, outcome, errText)
+	return nil
+}
+
+// sendTranslated answers with a translated non-stream answer.
+func (p *Proxy) sendTranslated(c *fiber.Ctx, ev *stats.Event, res *upstream.Result, o translate.Options) error {
+	_ = c.Context().SetWriteDeadline(time.Now().Add(p.cfg.ClientWriteTimeout))
+	status := res.Resp.StatusCode()
+	answer, err := translatedAnswer(res, o)
+	res.Release()
+	if err != nil {
+		msg := "upstream answer could not be translated: " + err.Error()
+		p.finish(ev, fiber.StatusBadGateway, stats.OutcomeUpstreamError, msg)
+		return sendError(c, ev.Family, fiber.StatusBadGateway, errBadGateway, msg)
+	}
+	c.Response().Header.Del(fiber.HeaderContentEncoding)
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	c.Response().SetBody(answer)
+	outcome, errText := stats.OutcomeOK, ""
+	if status < 200 || status >= 300 {
+		outcome, errText = stats.OutcomeUpstreamError, "upstream answered "+statusText(status)
+	} else {
+		u := upstream.UsageFromJSON(answer)
+		ev.InputTokens, ev.OutputTokens = u.Input, u.Output
+	}
 	p.finish(ev, status, outcome, errText)
 	return nil
 }
@@ -265,6 +314,9 @@ func fillAttempts(ev *stats.Event, res *upstream.Result) {
 	ev.Attempts = make([]stats.Attempt, len(res.Attempts))
 	for i, a := range res.Attempts {
 		ev.Attempts[i] = stats.Attempt{Target: a.Target.Name(), Status: a.Status, Reason: string(a.Reason), Cause: string(a.Cause), DurationMs: ms(a.Duration), Model: a.Model}
+		if a.Translate != translate.None {
+			ev.Attempts[i].Translated, ev.Attempts[i].Translation = true, a.Translate.String()
+		}
 	}
 	ev.RateLimits = res.RateLimits
 	ev.ServedModel, ev.Fallbacks = res.ServedModel, res.Fallbacks

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/llm-proxy/llm-proxy/stats"
+	"github.com/llm-proxy/llm-proxy/translate"
 	"github.com/llm-proxy/llm-proxy/upstream"
 )
 
@@ -40,11 +41,15 @@ var errClientGone = errors.New("client went away")
 // client write has a deadline (CLIENT_WRITE_TIMEOUT), so a client that stops
 // reading cannot hold the stream, its upstream connection and its pool slot.
 type streamRelay struct {
-	res          *upstream.Result
-	red          *upstream.Redactor // removes the upstream key from every chunk
-	ev           *stats.Event
-	family       stats.Family
-	sse          bool
+	res    *upstream.Result
+	red    *upstream.Redactor // removes the upstream key from every chunk
+	ev     *stats.Event
+	family stats.Family
+	sse    bool
+	// tr translates the upstream's SSE stream for the client (nil: relayed
+	// as it came); the scanner then reads the translated stream.
+	tr           translate.Stream
+	out          []byte // tr's output buffer, reused per chunk
 	keepAlive    time.Duration
 	idle         time.Duration
 	writeTimeout time.Duration
@@ -102,12 +107,18 @@ func (s *streamRelay) WriteTo(w io.Writer) (written int64, err error) {
 		}
 	}()
 	body := s.res.Body
-	if err := s.write(s.red.Redact(s.res.Prefix)); err != nil {
+	if s.tr != nil {
+		if err := s.relayTranslated(s.red.Redact(s.res.Prefix)); err != nil {
+			return 0, err
+		}
+	} else if err := s.write(s.red.Redact(s.res.Prefix)); err != nil {
 		return 0, err
 	}
 	written = int64(len(s.res.Prefix))
 	s.ev.TTFBMs = ms(time.Since(s.ev.Time))
-	if s.sse {
+	if s.tr != nil {
+		body.Watch(s.idle, s.keepAlive, s.silence)
+	} else if s.sse {
 		s.scan.Feed(s.res.Prefix)
 		body.Watch(s.idle, s.keepAlive, s.silence)
 	} else {
@@ -118,7 +129,12 @@ func (s *streamRelay) WriteTo(w io.Writer) (written int64, err error) {
 	buf := *bp
 	for {
 		n, rerr := body.Read(buf)
-		if n > 0 {
+		if n > 0 && s.tr != nil {
+			if werr := s.relayTranslated(s.red.Redact(buf[:n])); werr != nil {
+				return written, werr
+			}
+			written += int64(n)
+		} else if n > 0 {
 			if werr := s.write(s.red.Redact(buf[:n])); werr != nil {
 				return written, werr
 			}
@@ -134,6 +150,34 @@ func (s *streamRelay) WriteTo(w io.Writer) (written int64, err error) {
 			return written, nil
 		}
 	}
+}
+
+// relayTranslated feeds upstream bytes through the translator and writes
+// what it gives (one flushed chunk); the scanner reads the translated
+// stream, so the terminal marker and usage are the client's.
+func (s *streamRelay) relayTranslated(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	s.out = s.tr.Feed(s.out[:0], b)
+	s.scan.Feed(s.out)
+	return s.write(s.out)
+}
+
+// endTranslated writes the translated stream's end: End at the upstream's
+// EOF, else Fail with msg (the client's in-band error event).
+func (s *streamRelay) endTranslated(eof bool, msg string) error {
+	if eof {
+		s.out = s.tr.End(s.out[:0])
+	} else {
+		s.out = s.tr.Fail(s.out[:0], msg)
+	}
+	s.scan.Feed(s.out)
+	if err := s.write(s.out); err != nil {
+		s.ev.Status, s.ev.Outcome = 499, stats.OutcomeClientGone
+		return err
+	}
+	return nil
 }
 
 // tailSize is how much of the end of a plain answer is kept: enough for a
@@ -204,7 +248,15 @@ func (s *streamRelay) finish(readErr error) (err error) {
 		return nil
 	}
 	s.finished = true
-	_ = s.write(s.red.Flush()) // what the redactor held back; a failure marks the client gone
+	if s.tr != nil {
+		_ = s.relayTranslated(s.red.Flush())
+	} else {
+		_ = s.write(s.red.Flush()) // what the redactor held back; a failure marks the client gone
+	}
+	eof := readErr == nil || errors.Is(readErr, io.EOF)
+	if s.tr != nil && eof && !s.gone {
+		_ = s.endTranslated(true, "")
+	}
 	ev := s.ev
 	ev.Status = s.res.Resp.StatusCode()
 	ev.Terminal = s.scan.Terminal
@@ -244,6 +296,9 @@ func (s *streamRelay) finish(readErr error) (err error) {
 }
 
 func (s *streamRelay) sendErrorEvent(msg string) error {
+	if s.tr != nil {
+		return s.endTranslated(false, msg)
+	}
 	if err := s.write(streamErrorEvent(s.family, msg)); err != nil {
 		s.ev.Status, s.ev.Outcome = 499, stats.OutcomeClientGone
 		return err

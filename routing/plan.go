@@ -1,6 +1,10 @@
 package routing
 
-import "time"
+import (
+	"time"
+
+	"github.com/llm-proxy/llm-proxy/translate"
+)
 
 // Step is one model of a request's fallback chain.
 type Step struct {
@@ -11,7 +15,11 @@ type Step struct {
 	Model string
 	// FirstByteTimeout is the model's own first-byte timeout; 0: the default.
 	FirstByteTimeout time.Duration
-	g                *group
+	// Translate is the translation this step's attempts need: not None when
+	// no target of the request's API is configured for the model (whatever
+	// its state) and the targets are those of the other API (TRANSLATION.md).
+	Translate translate.Direction
+	g         *group
 }
 
 // Plan is the fallback state machine of one request: the requested model
@@ -37,7 +45,7 @@ func (r *Routing) Plan(fam Family, model []byte) (plan Plan, ok bool) {
 		return plan, r.none[fam] != nil
 	}
 	res := r.resolve(model)
-	if res.groups[fam] == nil {
+	if !res.eligible(fam) {
 		return plan, false
 	}
 	plan.Requested = res.name
@@ -47,8 +55,8 @@ func (r *Routing) Plan(fam Family, model []byte) (plan Plan, ok bool) {
 		plan.on = e.FallbackOn
 		for _, name := range e.Fallback {
 			fr := r.resolveName(name)
-			if fr.groups[fam] == nil {
-				continue // served only in the other API: not for this request
+			if !fr.eligible(fam) {
+				continue // served by no target at all
 			}
 			plan.steps[plan.n] = r.step(name, fr, fam)
 			plan.n++
@@ -57,8 +65,31 @@ func (r *Routing) Plan(fam Family, model []byte) (plan Plan, ok bool) {
 	return plan, true
 }
 
+// eligible reports whether a request of family fam for this model has
+// targets: of its own API, or else of the other one (translated).
+func (res *resolved) eligible(fam Family) bool {
+	return res.groups[fam] != nil || res.groups[other(fam)] != nil
+}
+
+// other is the other family.
+func other(fam Family) Family { return 1 - fam }
+
+// direction is the translation for a client of family fam in front of the other API.
+func direction(fam Family) translate.Direction {
+	if fam == FamilyOpenAI {
+		return translate.OpenAIToAnthropic
+	}
+	return translate.AnthropicToOpenAI
+}
+
+// step makes the step for a model: its own API's targets when any is
+// configured for it (same-API targets are always preferred, whatever their
+// state), else the other API's, translated.
 func (r *Routing) step(name string, res *resolved, fam Family) Step {
 	s := Step{Name: name, Model: res.upstream, g: res.groups[fam]}
+	if s.g == nil {
+		s.g, s.Translate = res.groups[other(fam)], direction(fam)
+	}
 	if res.entry != nil {
 		s.FirstByteTimeout = res.entry.FirstByteTimeout
 	}

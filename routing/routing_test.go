@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/llm-proxy/llm-proxy/translate"
 )
 
 func mustRouting(t testing.TB, yaml string, prev *Routing) *Routing {
@@ -127,8 +129,8 @@ func TestRouting_Plan_NotServed(t *testing.T) {
 	if _, ok := r.Plan(FamilyOpenAI, []byte("claude-x")); ok {
 		t.Error("claude-x is served, want not")
 	}
-	if _, ok := r.Plan(FamilyAnthropic, []byte("gpt-4o")); ok {
-		t.Error("gpt-4o on the Anthropic API is served by an openai target, want not")
+	if plan, ok := r.Plan(FamilyAnthropic, []byte("gpt-4o")); !ok || plan.Step().Translate != translate.AnthropicToOpenAI {
+		t.Error("gpt-4o on the Anthropic API: want served by the openai target, translated")
 	}
 	if _, ok := r.Plan(FamilyAnthropic, nil); ok {
 		t.Error("a request without a model on the Anthropic API has a target, want none")
@@ -240,9 +242,9 @@ func TestPlan_Next(t *testing.T) {
 	}
 }
 
-// TestPlan_SkipsModelsOfTheOtherAPI: a fallback model no target of the
-// request's API serves is left out of the chain.
-func TestPlan_SkipsModelsOfTheOtherAPI(t *testing.T) {
+// TestPlan_FallbackToTheOtherAPI: a fallback model only the other API
+// serves stays in the chain, translated (TRANSLATION.md).
+func TestPlan_FallbackToTheOtherAPI(t *testing.T) {
 	r := mustRouting(t, `targets:
   - {name: o, url: "http://o/v1", keys: [k1], models: ["gpt-*"]}
   - {name: c, url: "https://api.anthropic.com/v1", keys: [k2], models: ["claude-*"]}
@@ -250,8 +252,11 @@ models:
   gpt-4o: {fallback: [claude-x, gpt-4o-mini]}
 `, nil)
 	plan, _ := r.Plan(FamilyOpenAI, []byte("gpt-4o"))
-	if !plan.Next(KindRateLimit) || plan.Step().Name != "gpt-4o-mini" {
-		t.Errorf("after gpt-4o: %q, want gpt-4o-mini", plan.Step().Name)
+	if !plan.Next(KindRateLimit) || plan.Step().Name != "claude-x" || plan.Step().Translate != translate.OpenAIToAnthropic {
+		t.Errorf("after gpt-4o: %q (%v), want claude-x translated", plan.Step().Name, plan.Step().Translate)
+	}
+	if !plan.Next(KindRateLimit) || plan.Step().Name != "gpt-4o-mini" || plan.Step().Translate != translate.None {
+		t.Errorf("after claude-x: %q (%v), want gpt-4o-mini untranslated", plan.Step().Name, plan.Step().Translate)
 	}
 }
 

@@ -57,6 +57,11 @@ type Attempt struct {
 	DurationMs float64 `json:"duration_ms"`
 	// Model is the model this attempt asked for (with a routing file; empty without).
 	Model string `json:"model,omitempty"`
+	// Translated is true when the attempt went to a target of the other API
+	// (TRANSLATION.md); Translation then says from which API to which,
+	// e.g. "openai→anthropic".
+	Translated  bool   `json:"translated,omitempty"`
+	Translation string `json:"translation,omitempty"`
 }
 
 // Event is the record of one finished proxied request.
@@ -104,6 +109,9 @@ type Event struct {
 	Terminal bool `json:"terminal"`
 	// Error is a short, key-free description of what went wrong; empty on success.
 	Error string `json:"error,omitempty"`
+	// Estimated is true when the answer was estimated locally rather than
+	// asked of an upstream (count_tokens for a model only OpenAI targets serve).
+	Estimated bool `json:"estimated,omitempty"`
 }
 
 // MarshalJSON encodes the event with its JSON field names, writing a missing

@@ -74,6 +74,13 @@ func (e *Event) appendJSON(b []byte) ([]byte, error) {
 			b = append(b, `,"model":`...)
 			b = appendJSONString(b, a.Model)
 		}
+		if a.Translated {
+			b = append(b, `,"translated":true`...)
+		}
+		if a.Translation != "" {
+			b = append(b, `,"translation":`...)
+			b = appendJSONString(b, a.Translation)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `],"rate_limits":`...)
@@ -91,6 +98,9 @@ func (e *Event) appendJSON(b []byte) ([]byte, error) {
 	if e.Error != "" {
 		b = append(b, `,"error":`...)
 		b = appendJSONString(b, e.Error)
+	}
+	if e.Estimated {
+		b = append(b, `,"estimated":true`...)
 	}
 	return append(b, '}'), nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/llm-proxy/llm-proxy/routing"
+	"github.com/llm-proxy/llm-proxy/translate"
 )
 
 // Options configures the attempt loop.
@@ -27,6 +28,9 @@ type Options struct {
 	StreamFirstByteTimeout time.Duration
 	// Classifier decides which answers are retried.
 	Classifier *Classifier
+	// TranslateMaxTokens is max_tokens towards an Anthropic target when a
+	// translated OpenAI client sent none (TRANSLATE_MAX_TOKENS); 0: the default.
+	TranslateMaxTokens int
 }
 
 // Relay runs the attempt loop over a set of targets.
@@ -71,9 +75,15 @@ type Request struct {
 	// targets when a routing file is loaded; unused without one.
 	Family routing.Family
 	Model  []byte
+	// BodyChecked says Body passed gjson.Valid (the handler's body peek):
+	// the request translators skip their own check.
+	BodyChecked bool
 	// firstByteTimeout overrides the timeout of an attempt (a model's
 	// first_byte_timeout); 0: the relay's.
 	firstByteTimeout time.Duration
+	// translate is the current step's translation (routing file): the key
+	// goes in the target API's header style.
+	translate translate.Direction
 }
 
 // Outcome is how the attempt loop ended.
@@ -98,6 +108,12 @@ const (
 	NotServed
 	// NoUsableKey (routing file): every eligible target's key is disabled.
 	NoUsableKey
+	// Refused (routing file, translated): the request has a field the
+	// target's API cannot honour (Result.Refusal); nothing was sent.
+	Refused
+	// Estimated (routing file): count_tokens for a model only OpenAI
+	// targets serve, answered locally (Result.Estimate); nothing was sent.
+	Estimated
 )
 
 // Attempt is one try against one target.
@@ -110,6 +126,8 @@ type Attempt struct {
 	// Model is the model the attempt asked for (routing file only; "" without).
 	Model    string
 	Duration time.Duration
+	// Translate is the attempt's translation (None: the client's own API).
+	Translate translate.Direction
 }
 
 // Result is the outcome of Do. Call Release when done with it.
@@ -137,6 +155,13 @@ type Result struct {
 	// how many times the request moved to a fallback model. Routing file only.
 	Requested, ServedModel string
 	Fallbacks              int
+	// Translate is how the answer in Resp must be translated for the client
+	// (None: relayed as it came).
+	Translate translate.Direction
+	// Refusal (Refused only) is why the request could not be translated.
+	Refusal *translate.Error
+	// Estimate (Estimated only) is the count_tokens answer, in Anthropic's shape.
+	Estimate []byte
 }
 
 // Release closes the upstream stream, if any, and frees the response.

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/llm-proxy/llm-proxy/translate"
 )
 
 // KeyStyle is the header the client presented its key in; the upstream key
@@ -16,6 +18,10 @@ const (
 	KeyBearer  KeyStyle = iota // Authorization: Bearer <key>
 	KeyXAPIKey                 // x-api-key: <key>
 )
+
+// AnthropicVersion is the anthropic-version header a translated request
+// to an Anthropic target carries when the client sent none.
+const AnthropicVersion = "2023-06-01"
 
 // build fills out with the upstream request for target t: every end-to-end
 // header of the client in one pass, the upstream key in the client's style.
@@ -38,6 +44,15 @@ func (rl *Relay) build(out *fasthttp.Request, t *Target, in *Request) {
 		out.Header.Set(h[0], h[1])
 	}
 	style := in.KeyStyle
+	switch in.translate {
+	case translate.AnthropicToOpenAI:
+		style = KeyBearer
+	case translate.OpenAIToAnthropic:
+		style = KeyXAPIKey
+		if len(out.Header.Peek("anthropic-version")) == 0 {
+			out.Header.Set("anthropic-version", AnthropicVersion)
+		}
+	}
 	if t.forceStyle {
 		style = t.style
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/llm-proxy/llm-proxy/routing"
+	"github.com/llm-proxy/llm-proxy/translate"
 )
 
 // routedTargets is a loaded routing with one upstream target (connection
@@ -139,8 +140,12 @@ func (rl *Relay) doRouted(rs *routedTargets, req *Request) *Result {
 	in := *req
 	for {
 		step := plan.Step()
-		in.Body = req.Body
-		if m, rewrite := plan.Rewrite(); rewrite {
+		in.Body, in.Path, in.translate = req.Body, req.Path, step.Translate
+		if step.Translate != translate.None {
+			if rl.translateStep(step, req, &in, res) {
+				return res
+			}
+		} else if m, rewrite := plan.Rewrite(); rewrite {
 			// Only the model field changes; every other byte stays as the client sent it.
 			if b, err := sjson.SetBytes(req.Body, "model", m); err == nil {
 				in.Body = b
@@ -159,6 +164,44 @@ func (rl *Relay) doRouted(rs *routedTargets, req *Request) *Result {
 		res.Fallbacks++
 		res.releaseLast()
 	}
+}
+
+// translateStep makes in the request of a translated step: body and path in
+// the target's API. done means res is final: a refusal (nothing sent), a
+// count_tokens answered locally, or a route that is never translated.
+func (rl *Relay) translateStep(step *routing.Step, req *Request, in *Request, res *Result) (done bool) {
+	d := step.Translate
+	path, ok := d.Path("/v1" + string(req.Path))
+	if !ok {
+		res.releaseLast()
+		if d == translate.AnthropicToOpenAI && string(req.Path) == "/messages/count_tokens" && string(req.Method) == "POST" {
+			if b, err := translate.CountTokens(req.Body); err == nil {
+				res.Outcome, res.Estimate, res.Translate = Estimated, b, d
+				return true
+			}
+			res.Outcome, res.Refusal = Refused, &translate.Error{Status: 400, Message: "request body is not valid JSON"}
+			return true
+		}
+		res.Outcome = NotServed // other routes are never translated
+		return true
+	}
+	if len(req.Header.Peek("Content-Encoding")) > 0 {
+		res.releaseLast()
+		res.Outcome, res.Refusal = Refused, &translate.Error{Status: 400, Field: "Content-Encoding", Message: "Content-Encoding: a compressed body cannot be translated to the target's API"}
+		return true
+	}
+	body, err := d.Request(nil, req.Body, translate.Options{Model: step.Model, MaxTokens: rl.opts.TranslateMaxTokens, Checked: req.BodyChecked})
+	if err != nil {
+		te, ok := err.(*translate.Error)
+		if !ok {
+			te = &translate.Error{Status: 400, Message: err.Error()}
+		}
+		res.releaseLast()
+		res.Outcome, res.Refusal = Refused, te
+		return true
+	}
+	in.Body, in.Path = body, []byte(path[len("/v1"):])
+	return false
 }
 
 // runModel makes the attempts of one model. done means res is final (an
@@ -206,14 +249,14 @@ func (rl *Relay) runModel(rs *routedTargets, plan *routing.Plan, step *routing.S
 		if resp != nil && reason != ReasonOK && a.body == nil {
 			if u, bad := routing.KeyUnusable(status, resp.Body()); bad {
 				r.Disable(rt, u.Reason, u.Quota, start)
-				res.Attempts = append(res.Attempts, Attempt{Target: t, Model: step.Model, Status: status, Reason: ReasonKeyUnusable, Duration: time.Since(start)})
+				res.Attempts = append(res.Attempts, Attempt{Target: t, Model: step.Model, Status: status, Reason: ReasonKeyUnusable, Duration: time.Since(start), Translate: in.translate})
 				t.noteError(start, string(ReasonKeyUnusable)+" "+u.Reason)
 				fasthttp.ReleaseResponse(resp)
 				continue
 			}
 		}
 		attempts++
-		res.Attempts = append(res.Attempts, Attempt{Target: t, Model: step.Model, Status: status, Reason: reason, Cause: a.cause, Duration: time.Since(start)})
+		res.Attempts = append(res.Attempts, Attempt{Target: t, Model: step.Model, Status: status, Reason: reason, Cause: a.cause, Duration: time.Since(start), Translate: in.translate})
 		lastReason = reason
 		switch reason {
 		case ReasonOK:
@@ -253,17 +296,18 @@ func (rl *Relay) runModel(rs *routedTargets, plan *routing.Plan, step *routing.S
 				res.releaseLast()
 				res.Outcome = ClientGone
 			case resp != nil && a.body == nil && plan.FallsBackOn(routing.KindContextLength) && routing.ContextLength(status, resp.Body()):
-				res.setLast(resp, t)
+				res.setLast(resp, t, in.translate)
 				return routing.KindContextLength, false
 			default:
 				res.releaseLast()
 				res.Outcome, res.Target, res.Resp, res.Prefix, res.Body, res.SSE = Answered, t, resp, a.prefix, a.body, a.sse
+				res.Translate = in.translate
 			}
 			return 0, true
 		}
 		answered = answered || resp != nil
 		if resp != nil {
-			res.setLast(resp, t)
+			res.setLast(resp, t, in.translate)
 		}
 	}
 	switch {
@@ -302,9 +346,9 @@ func (rl *Relay) finish(rs *routedTargets, step *routing.Step, res *Result, kind
 }
 
 // setLast keeps resp as the latest retryable answer (relayed if nothing better comes).
-func (res *Result) setLast(resp *fasthttp.Response, t *Target) {
+func (res *Result) setLast(resp *fasthttp.Response, t *Target, d translate.Direction) {
 	res.releaseLast()
-	res.Resp, res.Target = resp, t
+	res.Resp, res.Target, res.Translate = resp, t, d
 }
 
 // releaseLast frees a kept retryable answer.
@@ -312,7 +356,7 @@ func (res *Result) releaseLast() {
 	if res.Resp != nil && res.Body == nil {
 		fasthttp.ReleaseResponse(res.Resp)
 	}
-	res.Resp, res.Target = nil, nil
+	res.Resp, res.Target, res.Translate = nil, nil, translate.None
 }
 
 func statusSuffix(status int) string {
