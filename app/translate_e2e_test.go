@@ -3,6 +3,7 @@ package app
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tidwall/gjson"
 
@@ -254,4 +255,83 @@ func TestTranslateE2E_SameAPIPreferred(t *testing.T) {
 		t.Errorf("upstream got %s key %q body %s; want the openai target, the body unchanged", up.Path, up.Key, up.Body)
 	}
 	wantTranslatedTrail(t, p, 1, "")
+}
+
+// TestTranslateE2E_ErrorsInClientShape: the upstream's rate limit is
+// classified in its own (Anthropic) shape and retried on the next target;
+// its final error reaches the OpenAI client in OpenAI's shape with the
+// upstream's status and message; both attempts are recorded translated.
+func TestTranslateE2E_ErrorsInClientShape(t *testing.T) {
+	srv := newUpstream(t, sim.Options{})
+	p, _ := startRouted(t, `targets:
+  - {name: claude, url: "{URL}", keys: ["${KEY_A}", "${KEY_B}"], api: anthropic, models: ["claude-*"]}
+`, srv, nil)
+	srv.Push(
+		sim.Step{Status: 429, Body: sim.AnthropicError("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit")},
+		sim.Step{Status: 400, Body: sim.AnthropicError("invalid_request_error", "messages: text content blocks must be non-empty")},
+	)
+	a := p.call(chat("claude-sonnet-4-5"))
+	wantStatus(t, a, 400)
+	if got := gjson.GetBytes(a.body, "error.message").String(); got != "messages: text content blocks must be non-empty" {
+		t.Errorf("error.message = %q; body %s", got, a.body)
+	}
+	if gjson.GetBytes(a.body, "type").Exists() {
+		t.Errorf("body in Anthropic's shape, want OpenAI's: %s", a.body)
+	}
+	ev := p.event(1)
+	if got := strings.Join(reasons(ev), " "); got != "rate_limit client_error" {
+		t.Errorf("reasons = %q, want rate_limit client_error", got)
+	}
+	for _, at := range ev.Attempts {
+		if !at.Translated || at.Translation != "openai→anthropic" {
+			t.Errorf("attempt %+v not recorded as translated", at)
+		}
+	}
+}
+
+// TestTranslateE2E_BrokenStream: an OpenAI upstream stream that breaks
+// mid-way reaches the Anthropic client as its own in-band error event, and
+// the record says the stream broke without its terminal marker.
+func TestTranslateE2E_BrokenStream(t *testing.T) {
+	srv := newUpstream(t, sim.Options{})
+	p, _ := startRouted(t, openAIOnly, srv, nil)
+	evs := sim.OpenAIStream([]string{"Hello", " there"}, 5, 2)
+	srv.Push(sim.Step{Events: evs[:2], Fault: sim.FaultCutStream})
+	a, _, _ := p.stream(request{path: "/v1/messages", keyHeader: "x-api-key",
+		body: `{"model":"gpt-4o","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`})
+	wantStatus(t, a, 200)
+	body := string(a.body)
+	if !strings.Contains(body, "event: message_start") || !strings.Contains(body, "event: error") {
+		t.Errorf("stream = %s, want message_start then an error event", body)
+	}
+	if strings.Contains(body, "message_stop") || strings.Contains(body, "[DONE]") {
+		t.Errorf("a broken stream must not end normally: %s", body)
+	}
+	if ev := p.event(1); ev.Outcome != "stream_broken" || ev.Terminal {
+		t.Errorf("record: outcome %q terminal %v, want stream_broken, false", ev.Outcome, ev.Terminal)
+	}
+}
+
+// TestTranslateE2E_KeepAlive: a translated stream that goes silent between
+// events gets the client family's keep-alive (event: ping for Anthropic),
+// between whole events, and still ends normally.
+func TestTranslateE2E_KeepAlive(t *testing.T) {
+	srv := newUpstream(t, sim.Options{})
+	p, _ := startRouted(t, openAIOnly, srv, func(c *Config) { c.KeepAliveInterval = 40 * time.Millisecond })
+	srv.Push(sim.Step{Events: sim.OpenAIStream([]string{"Hello", " there"}, 5, 2), Interval: 250 * time.Millisecond})
+	a, evs := p.streamOK(request{path: "/v1/messages", keyHeader: "x-api-key",
+		body: `{"model":"gpt-4o","stream":true,"max_tokens":64,"messages":[{"role":"user","content":"hi"}]}`})
+	wantStatus(t, a, 200)
+	pings := 0
+	for _, e := range evs {
+		if strings.HasPrefix(e.raw, "event: ping\n") {
+			pings++
+		}
+	}
+	if pings == 0 || !strings.Contains(string(a.body), "event: message_stop") {
+		t.Errorf("%d pings, stream %s; want pings and message_stop", pings, a.body)
+	}
+	if ev := p.event(1); !ev.Terminal || ev.Outcome != "ok" {
+		t.Errorf("record: terminal %v outcome %q", ev.Terminal, ev.Outcome)
+	}
 }
