@@ -99,6 +99,9 @@ func (a *App) RunDemoTraffic(ctx context.Context, baseURL string) {
 		{"/v1/responses", "Authorization", `{"model":"gpt-4.1-mini","input":"Say hello"}`},
 		{"/v1/chat/completions", "Authorization", `{"model":"fast","stream":true,"messages":[{"role":"user","content":"Say hello"}]}`},
 		{"/v1/messages", "x-api-key", `{"model":"claude-opus-4-1","max_tokens":128,"messages":[{"role":"user","content":"Say hello"}]}`},
+		// Translated: each model is served only in the other API (TRANSLATION.md).
+		{"/v1/chat/completions", "Authorization", `{"model":"claude-sonnet-4-5","stream":true,"messages":[{"role":"user","content":"Say hello"}]}`},
+		{"/v1/messages", "x-api-key", `{"model":"gpt-4o-mini","max_tokens":128,"messages":[{"role":"user","content":"Say hello"}]}`},
 	}
 	for {
 		wait := time.Duration(400+rand.IntN(1200)) * time.Millisecond

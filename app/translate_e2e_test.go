@@ -335,3 +335,30 @@ func TestTranslateE2E_KeepAlive(t *testing.T) {
 		t.Errorf("record: terminal %v outcome %q", ev.Terminal, ev.Outcome)
 	}
 }
+
+// TestTranslateE2E_FallbackToTheOtherAPI: a fallback model only the other
+// API serves takes over, translated, when the requested model's attempts
+// end in a server error; the trail shows which attempt was translated.
+func TestTranslateE2E_FallbackToTheOtherAPI(t *testing.T) {
+	srv := newUpstream(t, sim.Options{})
+	p, _ := startRouted(t, `targets:
+  - {name: oai, url: "{URL}", keys: ["${KEY_A}"], api: openai, models: ["gpt-*"]}
+  - {name: claude, url: "{URL}", keys: ["${KEY_B}"], api: anthropic, models: ["claude-*"]}
+models:
+  gpt-4o: {fallback: [claude-sonnet-4-5]}
+`, srv, func(c *Config) { c.MaxRetries = 0 })
+	srv.Push(sim.Step{Key: upKeyA, Status: 503, Body: sim.OpenAIError("server_error", "The server is overloaded")})
+	a := p.call(chat("gpt-4o"))
+	wantStatus(t, a, 200)
+	if got := gjson.GetBytes(a.body, "object").String(); got != "chat.completion" {
+		t.Errorf("object = %q, want chat.completion; body %s", got, a.body)
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 2 || reqs[1].Path != "/v1/messages" || reqs[1].Key != upKeyB {
+		t.Fatalf("upstream requests: %d, want the second to /v1/messages with key B", len(reqs))
+	}
+	ev := p.event(1)
+	if len(ev.Attempts) != 2 || ev.Attempts[0].Translated || !ev.Attempts[1].Translated || ev.ServedModel != "claude-sonnet-4-5" {
+		t.Errorf("record: attempts %+v, served %q; want gpt-4o untranslated then claude-sonnet-4-5 translated", ev.Attempts, ev.ServedModel)
+	}
+}
