@@ -235,9 +235,15 @@ func TestReplicas_KillOneLosesAtMostItsLastFlush(t *testing.T) {
 
 	mu.Lock()
 	servedB := len(doneAt[1])
+	// What a kill -9 may lose: the records queued since the last flush
+	// started (at most FLUSH_INTERVAL, as writes start FLUSH_INTERVAL apart),
+	// plus the batch of a flush still in progress at the kill, which never
+	// committed. That write lasts well under an interval on a quiet machine
+	// but longer under -race on a busy one (seen: 104 lost, 86 in the last
+	// interval), so the window is two intervals.
 	var lastFlushB int
 	for _, at := range doneAt[1] {
-		if at.After(killedAt.Add(-replicaFlush - 50*time.Millisecond)) {
+		if at.After(killedAt.Add(-2*replicaFlush - 50*time.Millisecond)) {
 			lastFlushB++
 		}
 	}
@@ -248,7 +254,7 @@ func TestReplicas_KillOneLosesAtMostItsLastFlush(t *testing.T) {
 
 	storedB := pgtest.QueryInt(t, db, "SELECT COUNT(*) FROM requests WHERE replica = 'b'")
 	t.Logf("B served %d, stored %d, %d in its last FLUSH_INTERVAL", servedB, storedB, lastFlushB)
-	assert.GreaterOrEqual(t, storedB, int64(servedB-lastFlushB), "B lost more than its last FLUSH_INTERVAL")
+	assert.GreaterOrEqual(t, storedB, int64(servedB-lastFlushB), "B lost more than its last FLUSH_INTERVAL and the flush in progress")
 	assert.LessOrEqual(t, storedB, int64(servedB)+1, "stored more than B served") // +1: a request in flight at the kill may have finished on B's side
 
 	// The survivors' totals: their own plus what B stored.

@@ -49,7 +49,7 @@ type Config struct {
 	DBPath        string        `env:"DB_PATH" envDefault:"./data/llm-proxy.db" help:"SQLite file for counters and the request log; 'memory' keeps everything in memory only"`
 	RetentionRows int           `env:"RETENTION_ROWS" envDefault:"100000" help:"request-log rows kept in the database (0: no row limit)"`
 	RetentionDays int           `env:"RETENTION_DAYS" envDefault:"30" help:"days of request log kept in the database (0: no age limit)"`
-	FlushInterval time.Duration `env:"FLUSH_INTERVAL" envDefault:"500ms" help:"how often request records are written to the database (at most this much is lost on a crash)"`
+	FlushInterval time.Duration `env:"FLUSH_INTERVAL" envDefault:"500ms" help:"how often request records are written to the database (a crash loses at most this much, plus a write still in progress)"`
 	RecentSize    int           `env:"RECENT_SIZE" envDefault:"50" help:"latest requests shown on the dashboard"`
 	DatabaseURL   string        `env:"DATABASE_URL" help:"PostgreSQL URL (postgres://user:pass@host:5432/db?sslmode=require) shared by several replicas: totals, request log, chart, live feed, sessions, cooldowns; DB_PATH is then ignored"`
 	ReplicaName   string        `env:"REPLICA_NAME" help:"this replica's name in each record and the replicas list (default: <hostname>:<PORT>)"`
