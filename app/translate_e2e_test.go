@@ -140,7 +140,8 @@ func TestTranslateE2E_AnthropicClientOpenAITarget(t *testing.T) {
 		if stream {
 			flag = `"stream":true,`
 		}
-		a := p.call(request{path: "/v1/messages", body: fill(anAsk, flag), keyHeader: "x-api-key", header: map[string]string{"anthropic-version": "2023-06-01"}})
+		// As Claude Code sends it: ?beta=true, which is not carried over.
+		a := p.call(request{path: "/v1/messages?beta=true", body: fill(anAsk, flag), keyHeader: "x-api-key", header: map[string]string{"anthropic-version": "2023-06-01"}})
 		wantStatus(t, a, 200)
 		var id, name, input, stop string
 		if stream {

@@ -140,7 +140,7 @@ func (rl *Relay) doRouted(rs *routedTargets, req *Request) *Result {
 	in := *req
 	for {
 		step := plan.Step()
-		in.Body, in.Path, in.translate = req.Body, req.Path, step.Translate
+		in.Body, in.Path, in.Query, in.translate = req.Body, req.Path, req.Query, step.Translate
 		if step.Translate != translate.None {
 			if rl.translateStep(step, req, &in, res) {
 				return res
@@ -200,7 +200,8 @@ func (rl *Relay) translateStep(step *routing.Step, req *Request, in *Request, re
 		res.Outcome, res.Refusal = Refused, te
 		return true
 	}
-	in.Body, in.Path = body, []byte(path[len("/v1"):])
+	// The query (Claude Code's ?beta=true) belongs to the client's API: not carried over.
+	in.Body, in.Path, in.Query = body, []byte(path[len("/v1"):]), nil
 	return false
 }
 
