@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -318,6 +319,11 @@ func TestDemo_StartsWithoutKeysAndStreams(t *testing.T) {
 	p := start(t, map[string]string{"DB_PATH": "memory", "DEMO_RATE_LIMIT_SHARE": "0"}, "-demo")
 	assert.Contains(t, p.output.String(), "DEMO MODE")
 	assert.Contains(t, p.output.String(), "demo-key")
+	// The startup line names the targets that serve: the built-in routing
+	// file's, not the unused env targets (it listed demo-upstream-a/b).
+	listening := regexp.MustCompile(`msg="llm-proxy listening".*targets="\[[^]]*openai-sim#1`)
+	assert.Eventually(t, func() bool { return listening.MatchString(p.output.String()) }, 5*time.Second, 20*time.Millisecond,
+		"the listening line names the routing targets (log lines are written in batches)")
 	req := chatRequest(t, p.base, true)
 	req.Header.Set("Authorization", "Bearer demo-key")
 	resp, err := http.DefaultClient.Do(req)

@@ -397,8 +397,15 @@ func (a *App) closeDemo() {
 // its data lives.
 func (a *App) LogStartup(addr string) {
 	names := make([]string, 0, len(a.targets.All()))
-	for _, t := range a.targets.All() {
-		names = append(names, t.Name())
+	if r := a.Routing(); r != nil && r.FromFile() {
+		// With a routing file (demo mode has a built-in one) its targets serve.
+		for _, t := range r.Targets() {
+			names = append(names, t.Name)
+		}
+	} else {
+		for _, t := range a.targets.All() {
+			names = append(names, t.Name())
+		}
 	}
 	a.log.Info("llm-proxy listening", "addr", addr, "version", a.version, "targets", names,
 		"max_retries", a.cfg.MaxRetries, "demo", a.cfg.Demo)
