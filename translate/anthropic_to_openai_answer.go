@@ -81,23 +81,7 @@ func AnswerAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	out = append(out, `,"model":`...)
 	out = stringOr(out, model, "")
 	out = append(out, `,"choices":[{"index":0,"message":{"role":"assistant","content":`...)
-	if len(text) > 0 {
-		out = append(out, '"')
-		out = append(out, text...)
-		out = append(out, '"')
-	} else {
-		out = append(out, "null"...)
-	}
-	if len(reasoning) > 0 {
-		out = append(out, `,"reasoning_content":"`...)
-		out = append(out, reasoning...)
-		out = append(out, '"')
-	}
-	if len(calls) > 0 {
-		out = append(out, `,"tool_calls":[`...)
-		out = append(out, calls...)
-		out = append(out, ']')
-	}
+	out = appendAssistantFields(out, text, reasoning, calls)
 	out = append(out, `},"finish_reason":`...)
 	out = appendString(out, finishReason(stop.Str))
 	out = append(out, `}],"usage":`...)

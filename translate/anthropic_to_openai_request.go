@@ -499,23 +499,7 @@ func assistantToOpenAI(out []byte, content gjson.Result, field string, reasons b
 	}
 	out = comma(out)
 	out = append(out, `{"role":"assistant","content":`...)
-	if len(text) > 0 {
-		out = append(out, '"')
-		out = append(out, text...)
-		out = append(out, '"')
-	} else {
-		out = append(out, "null"...)
-	}
-	if len(reasoning) > 0 {
-		out = append(out, `,"reasoning_content":"`...)
-		out = append(out, reasoning...)
-		out = append(out, '"')
-	}
-	if len(calls) > 0 {
-		out = append(out, `,"tool_calls":[`...)
-		out = append(out, calls...)
-		out = append(out, ']')
-	}
+	out = appendAssistantFields(out, text, reasoning, calls)
 	return append(out, '}'), nil
 }
 
@@ -602,4 +586,29 @@ func toolsToOpenAI(out []byte, tools, choice gjson.Result) ([]byte, *Error) {
 		out = append(out, "false"...)
 	}
 	return out, nil
+}
+
+// appendAssistantFields appends an OpenAI assistant message's content (text,
+// already JSON-escaped, or null), reasoning_content and tool_calls (already
+// encoded, comma-separated): the fields an answer's message and a request's
+// assistant turn share.
+func appendAssistantFields(out, text, reasoning, calls []byte) []byte {
+	if len(text) > 0 {
+		out = append(out, '"')
+		out = append(out, text...)
+		out = append(out, '"')
+	} else {
+		out = append(out, "null"...)
+	}
+	if len(reasoning) > 0 {
+		out = append(out, `,"reasoning_content":"`...)
+		out = append(out, reasoning...)
+		out = append(out, '"')
+	}
+	if len(calls) > 0 {
+		out = append(out, `,"tool_calls":[`...)
+		out = append(out, calls...)
+		out = append(out, ']')
+	}
+	return out
 }

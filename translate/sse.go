@@ -86,3 +86,31 @@ func fields(event []byte) (name, data []byte) {
 	}
 	return name, data
 }
+
+// eventTranslator is a stream translator as feedEvents drives it.
+type eventTranslator interface {
+	Done() bool
+	Event(dst, data []byte) []byte
+	Fail(dst []byte, msg string) []byte
+}
+
+// feedEvents is both directions' Feed: it splits chunk into complete
+// upstream events, translates each one's data with t until t is done, and
+// ends the stream with an error when one event grows past maxPending.
+func feedEvents(sp *splitter, t eventTranslator, dst, chunk []byte) []byte {
+	sp.feed(chunk)
+	c := 0
+	for !t.Done() {
+		ev := sp.next(&c)
+		if ev == nil {
+			break
+		}
+		_, data := fields(ev)
+		dst = t.Event(dst, data)
+	}
+	sp.compact(c)
+	if !t.Done() && len(sp.pending) > maxPending {
+		dst = t.Fail(dst, "an upstream event exceeded "+itoa(maxPending)+" bytes")
+	}
+	return dst
+}

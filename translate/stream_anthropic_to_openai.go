@@ -39,21 +39,7 @@ func (s *AnthropicToOpenAIStream) Done() bool { return s.done }
 // Feed takes upstream bytes as they arrive (any split) and appends the
 // translated chunks of every complete upstream event to dst.
 func (s *AnthropicToOpenAIStream) Feed(dst, chunk []byte) []byte {
-	s.sp.feed(chunk)
-	c := 0
-	for !s.done {
-		ev := s.sp.next(&c)
-		if ev == nil {
-			break
-		}
-		_, data := fields(ev)
-		dst = s.Event(dst, data)
-	}
-	s.sp.compact(c)
-	if !s.done && len(s.sp.pending) > maxPending {
-		dst = s.Fail(dst, "an upstream event exceeded "+itoa(maxPending)+" bytes")
-	}
-	return dst
+	return feedEvents(&s.sp, s, dst, chunk)
 }
 
 // End is called when the upstream stream ended (EOF): a stream cut before
