@@ -328,6 +328,7 @@ func (s *Store) write(ctx context.Context, batch []*stats.Event, buckets map[int
 		// overlaps the server's inserting.
 		i := -1
 		row := make([]any, 4)
+		var enc []byte
 		var encErr error
 		src := pgx.CopyFromFunc(func() ([]any, error) {
 			i++
@@ -335,7 +336,10 @@ func (s *Store) write(ctx context.Context, batch []*stats.Event, buckets map[int
 				return nil, nil
 			}
 			e := batch[i]
-			data, err := e.MarshalJSON() // direct: json.Marshal would re-scan and compact the result
+			// enc is reused from row to row: pgx encodes a row into its COPY
+			// buffer before it asks for the next one.
+			data, err := e.AppendJSON(enc[:0])
+			enc = data
 			if err != nil {
 				encErr = &encodeError{fmt.Errorf("request %d: %w", e.ID, err)}
 				return nil, encErr
