@@ -99,6 +99,9 @@ func (r *Redactor) Flush() []byte {
 // RedactAll returns body with every occurrence of key replaced; body itself
 // when there is none (no copy).
 func RedactAll(key string, body []byte) []byte {
+	if len(body) < len(key) {
+		return body // too short to hold any form of the key (see Contains)
+	}
 	r := NewRedactor(key)
 	if r == nil {
 		return body
@@ -112,6 +115,11 @@ func RedactAll(key string, body []byte) []byte {
 
 // Contains reports whether body holds key, raw or escaped.
 func Contains(key string, body []byte) bool {
+	if len(body) < len(key) {
+		// Every form of the key, raw or escaped, is at least as long as the
+		// key: most header values are shorter, and need no redactor.
+		return false
+	}
 	r := NewRedactor(key)
 	if r == nil {
 		return false

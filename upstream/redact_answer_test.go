@@ -32,6 +32,19 @@ func TestResult_RedactAnswer(t *testing.T) {
 		assert.Equal(t, "Bearer [redacted]", string(r.Resp.Header.Peek("X-Echo")))
 		assert.Equal(t, `{"error":{"message":"bad key [redacted]"}}`, string(r.Resp.Body()))
 	})
+	t.Run("header exactly the key, and one byte short of it", func(t *testing.T) {
+		// Contains skips values shorter than the key: the boundary is
+		// the key's own length.
+		r := answerWith(t, testKey, func(resp *fasthttp.Response) {
+			resp.Header.Set("X-Key", testKey)
+			resp.Header.Set("X-Short", testKey[:len(testKey)-1])
+			resp.SetBody([]byte(testKey))
+		})
+		r.RedactAnswer()
+		assert.Equal(t, RedactedKey, string(r.Resp.Header.Peek("X-Key")))
+		assert.Equal(t, testKey[:len(testKey)-1], string(r.Resp.Header.Peek("X-Short")))
+		assert.Equal(t, RedactedKey, string(r.Resp.Body()))
+	})
 	t.Run("gzip decoded", func(t *testing.T) {
 		r := answerWith(t, testKey, func(resp *fasthttp.Response) {
 			resp.Header.Set("Content-Encoding", "gzip")
