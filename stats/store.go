@@ -110,7 +110,8 @@ type SQLiteStore struct {
 	done    chan struct{} // closed when the writer has exited
 
 	recovery *DatabaseRecovery // set when a damaged file was moved aside at open
-	enc      []byte            // the writer's encoding buffer, reused for every row
+	enc      []byte            // the writer's encoding buffer, reused for every statement
+	args     []any             // the writer's bound arguments, reused for every statement
 
 	closeOnce sync.Once
 	closeErr  error
@@ -392,22 +393,8 @@ func (s *SQLiteStore) write(batch []*Event, c counters, buckets map[int64]*Bucke
 	defer tx.Rollback() // no-op after Commit
 
 	if len(batch) > 0 {
-		ins, err := tx.Prepare("INSERT INTO requests (id, time, event) VALUES (?, ?, ?)")
-		if err != nil {
+		if err := s.insertRequests(tx, batch); err != nil {
 			return err
-		}
-		defer ins.Close()
-		for _, e := range batch {
-			// enc is reused from row to row: the driver copies a bound
-			// []byte before Exec returns.
-			data, err := e.appendJSON(s.enc[:0])
-			if err != nil {
-				return fmt.Errorf("request %d: %w", e.ID, err)
-			}
-			s.enc = data
-			if _, err := ins.Exec(e.ID, e.Time.UnixMilli(), data); err != nil {
-				return fmt.Errorf("request %d: %w", e.ID, err)
-			}
 		}
 	}
 
@@ -437,6 +424,70 @@ func (s *SQLiteStore) write(batch []*Event, c counters, buckets map[int64]*Bucke
 		}
 	}
 	return tx.Commit()
+}
+
+// insertRows is how many requests one INSERT statement carries: one
+// statement per row would pay database/sql's and the driver's per-Exec
+// cost (locking, argument conversion, binding) for every request.
+const insertRows = 64
+
+// insertRequests inserts batch, insertRows rows per statement (the rest one
+// by one). Every row's JSON is encoded into s.enc back to back, and the
+// bound arguments are slices of it, taken once the buffer no longer grows:
+// the driver copies bound []byte before Exec returns, so s.enc is reused
+// by the next statement.
+func (s *SQLiteStore) insertRequests(tx *sql.Tx, batch []*Event) error {
+	var many, one *sql.Stmt
+	if len(batch) >= insertRows {
+		q := "INSERT INTO requests (id, time, event) VALUES (?, ?, ?)" + strings.Repeat(", (?, ?, ?)", insertRows-1)
+		st, err := tx.Prepare(q)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		many = st
+	}
+	if len(batch)%insertRows != 0 {
+		st, err := tx.Prepare("INSERT INTO requests (id, time, event) VALUES (?, ?, ?)")
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		one = st
+	}
+	for len(batch) > 0 {
+		n, st := insertRows, many
+		if len(batch) < insertRows {
+			n, st = 1, one
+		}
+		rows := batch[:n]
+		batch = batch[n:]
+		enc := s.enc[:0]
+		var ends [insertRows]int
+		for i, e := range rows {
+			var err error
+			if enc, err = e.appendJSON(enc); err != nil {
+				return fmt.Errorf("request %d: %w", e.ID, err)
+			}
+			ends[i] = len(enc)
+		}
+		s.enc = enc
+		args := s.args[:0]
+		start := 0
+		for i, e := range rows {
+			args = append(args, e.ID, e.Time.UnixMilli(), enc[start:ends[i]:ends[i]])
+			start = ends[i]
+		}
+		s.args = args
+		if _, err := st.Exec(args...); err != nil {
+			if n == 1 {
+				return fmt.Errorf("request %d: %w", rows[0].ID, err)
+			}
+			return fmt.Errorf("requests %d to %d: %w", rows[0].ID, rows[n-1].ID, err)
+		}
+		clear(args) // the rows' values are not kept past the statement
+	}
+	return nil
 }
 
 type namedValue struct {
