@@ -215,15 +215,17 @@ func BenchmarkStore_Write(b *testing.B) {
 }
 
 // The writer encodes every row into one reused buffer: each row must still
-// hold its own event, also when a later row's encoding is shorter.
+// hold its own event, also when a later row's encoding is shorter. The
+// batch spans two multi-row statements (insertRows each) and single rows.
 func TestStore_write_eachRowItsOwnEvent(t *testing.T) {
 	s := openTestStore(t, StoreOptions{Path: filepath.Join(t.TempDir(), "stats.db"), FlushInterval: time.Hour})
 	var c counters
 	var want []*Event
-	for i := range 20 {
+	n := 2*insertRows + 7
+	for i := range n {
 		e := okEvent()
 		e.ID = int64(i + 1)
-		e.Model = strings.Repeat("m", 20-i) // each encoding shorter than the last
+		e.Model = strings.Repeat("m", 1+(n-i)%23) // encodings of many lengths, often shorter than the last
 		e.Error = strings.Repeat("<&>", i%3)
 		c.requests, c.lastID = e.ID, e.ID
 		s.add(e, e.Time.Unix(), c)
