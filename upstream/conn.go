@@ -18,10 +18,10 @@ import (
 // offset, so silence is handled here, where a read can simply be retried.
 type conn struct {
 	net.Conn
-	raw         syscall.Conn // nil when the connection has no socket (the idle check is skipped)
-	uses        int          // exchanges started on this connection
-	written     int64        // bytes written since the current exchange started
-	interrupted atomic.Bool  // interrupt was called: never pooled again
+	fd          int         // the socket's descriptor, for readable; -1 without one (the idle check is skipped)
+	uses        int         // exchanges started on this connection
+	written     int64       // bytes written since the current exchange started
+	interrupted atomic.Bool // interrupt was called: never pooled again
 
 	// The watch of a committed stream (all zero when unwatched). Only the
 	// reading goroutine touches these.
@@ -32,9 +32,11 @@ type conn struct {
 }
 
 func newConn(raw net.Conn) *conn {
-	c := &conn{Conn: raw}
+	c := &conn{Conn: raw, fd: -1}
 	if sc, ok := raw.(syscall.Conn); ok {
-		c.raw = sc
+		if rc, err := sc.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) { c.fd = int(fd) })
+		}
 	}
 	return c
 }
@@ -94,11 +96,6 @@ func (c *conn) Read(p []byte) (int, error) {
 			return n, err
 		}
 		now := time.Now().UnixNano()
-		// Clear the expired deadline first: the raw read behind readable
-		// fails at once on it, which would look like "readable" forever.
-		if err := c.Conn.SetReadDeadline(time.Time{}); err != nil {
-			return 0, err
-		}
 		if c.readable() {
 			// The deadline passed while this goroutine was elsewhere (a slow
 			// client write, a busy machine): Go reports the timeout without

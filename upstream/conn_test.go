@@ -117,3 +117,25 @@ func TestConn_LateReaderNotCutAsStalled(t *testing.T) {
 	_, err = c.Read(buf)
 	assert.Equal(t, CauseTimeout, CauseOf(err))
 }
+
+// BenchmarkConn_readable is the idle check paid on every reuse of an
+// upstream connection.
+func BenchmarkConn_readable(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(b, err)
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); accepted <- c }()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(b, err)
+	defer raw.Close()
+	peer := <-accepted
+	defer peer.Close()
+	c := newConn(raw)
+	b.ReportAllocs()
+	for b.Loop() {
+		if c.readable() {
+			b.Fatal("idle connection reported readable")
+		}
+	}
+}
