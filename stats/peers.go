@@ -1,10 +1,5 @@
 package stats
 
-import (
-	"slices"
-	"time"
-)
-
 // peerSink is the Recorder's side of a SharedStore: the store's goroutine
 // calls it, and it hands everything to the recorder goroutine without
 // waiting (a full channel drops the delivery; the next one catches up for
@@ -44,12 +39,12 @@ func (c counters) atLeast(o counters) counters {
 }
 
 // PeerEvents implements Peers.
-func (p peerSink) PeerEvents(events []*Event) {
-	if len(events) == 0 || p.r.closed.Load() {
+func (p peerSink) PeerEvents(b PeerBatch) {
+	if len(b.Events) == 0 && b.Complete.IsZero() || p.r.closed.Load() {
 		return
 	}
 	select {
-	case p.r.peerEvents <- events:
+	case p.r.peerEvents <- b:
 	default:
 	}
 }
@@ -109,18 +104,6 @@ func combined(a, b *series, first, last int64) []Point {
 		}
 	}
 	return out
-}
-
-// sortByCompletion orders events by the time they finished (arrival plus
-// latency), so that other replicas' events fall in among ours.
-func sortByCompletion(events []*Event) {
-	slices.SortStableFunc(events, func(a, b *Event) int {
-		return completion(a).Compare(completion(b))
-	})
-}
-
-func completion(e *Event) time.Time {
-	return e.Time.Add(time.Duration(e.LatencyMs * float64(time.Millisecond)))
 }
 
 // plus adds o's counters to c's (lastID stays c's).

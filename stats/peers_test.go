@@ -59,7 +59,7 @@ func TestRecorder_peers(t *testing.T) {
 	p.PeerTotals(Counters{Requests: 9, Successes: 6, InputTokens: 5}) // an older read, arriving late: ignored
 	other := okEvent()
 	other.ID, other.Replica = 1<<40+1, "there"
-	p.PeerEvents([]*Event{other})
+	p.PeerEvents(PeerBatch{Replica: "there", Events: []*Event{other}})
 	now := time.Now().Unix()
 	p.PeerSeries([]Bucket{{T: now, Requests: 10, Failures: 3, LatencySum: 500}})
 

@@ -96,8 +96,12 @@ type Recorder struct {
 	// The other replicas' state (SharedStore only): totals are read
 	// anywhere, events and series go through the recorder goroutine.
 	peerTotals atomic.Pointer[counters]
-	peerEvents chan []*Event
+	peerEvents chan PeerBatch
 	peerSeries chan []Bucket
+	// order holds the live feed's events back until they can be shown in
+	// order of completion (SharedStore only; nil otherwise). Recorder
+	// goroutine only.
+	order *feedOrder
 
 	// mu guards recent, series and rstats: the recorder goroutine writes
 	// them, Snapshot reads them.
@@ -129,7 +133,7 @@ func NewRecorder(opts Options) (*Recorder, error) {
 		routing:       opts.Routing,
 		store:         opts.Store,
 		replica:       opts.Replica,
-		peerEvents:    make(chan []*Event, 64),
+		peerEvents:    make(chan PeerBatch, 64),
 		peerSeries:    make(chan []Bucket, 64),
 		metrics:       opts.Metrics,
 		log:           opts.Logger,
@@ -161,6 +165,7 @@ func NewRecorder(opts Options) (*Recorder, error) {
 		}
 		if sh, ok := r.store.(SharedStore); ok {
 			r.shared = sh
+			r.order = newFeedOrder(r.recentSize)
 		}
 	}
 	if r.metrics != nil {
@@ -301,27 +306,42 @@ func (r *Recorder) run() {
 	var (
 		pending     []*Event // since the last update, capped near RecentSize
 		span        secondSpan
-		peerEvents  bool // pending holds other replicas' events: sort by completion
 		lastStatus  time.Time
 		loggedDrops uint64
 		loggedAt    time.Time
 	)
+	// show puts events on the feed: the ring and the next update.
+	show := func(events []*Event) {
+		r.mu.Lock()
+		for _, e := range events {
+			r.recent.push(e)
+		}
+		r.mu.Unlock()
+		for _, e := range events {
+			pending = r.addPending(pending, e)
+		}
+	}
+	take := func(e *Event) {
+		span.add(r.apply(e, r.order == nil))
+		if r.order != nil {
+			r.order.add(e)
+		} else {
+			pending = r.addPending(pending, e)
+		}
+	}
 	for {
 		select {
 		case e := <-r.queue:
-			span.add(r.apply(e))
-			pending = r.addPending(pending, e)
-		case evs := <-r.peerEvents:
-			r.mu.Lock()
-			for _, e := range evs {
+			take(e)
+		case b := <-r.peerEvents:
+			for _, e := range b.Events {
 				sanitize(e)
-				r.recent.push(e)
 			}
-			r.mu.Unlock()
-			for _, e := range evs {
-				pending = r.addPending(pending, e)
+			if r.order != nil {
+				r.order.batch(b, time.Now())
+			} else {
+				show(b.Events)
 			}
-			peerEvents = peerEvents || len(evs) > 0
 		case bs := <-r.peerSeries:
 			now := time.Now().Unix()
 			r.mu.Lock()
@@ -333,9 +353,13 @@ func (r *Recorder) run() {
 			}
 			r.mu.Unlock()
 		case <-tick.C:
-			if peerEvents {
-				sortByCompletion(pending)
-				peerEvents = false
+			if r.order != nil {
+				// What was recorded before now is taken first: the horizon
+				// counts on it.
+				for n := len(r.queue); n > 0; n-- {
+					take(<-r.queue)
+				}
+				r.order.release(time.Now(), show)
 			}
 			// With a store, an update at least every statusInterval carries
 			// the database state and the replicas even without traffic.
@@ -353,11 +377,13 @@ func (r *Recorder) run() {
 			for drained := false; !drained; {
 				select {
 				case e := <-r.queue:
-					span.add(r.apply(e))
-					pending = r.addPending(pending, e)
+					take(e)
 				default:
 					drained = true
 				}
+			}
+			if r.order != nil {
+				r.order.releaseAll(show)
 			}
 			r.publish(pending, span, false)
 			return
@@ -365,13 +391,15 @@ func (r *Recorder) run() {
 	}
 }
 
-// apply adds e to the ring, the series, the metrics and the store, and
-// returns the series second it went to.
-func (r *Recorder) apply(e *Event) int64 {
+// apply adds e to the series, the metrics and the store, and with toRing
+// to the ring, and returns the series second it went to.
+func (r *Recorder) apply(e *Event, toRing bool) int64 {
 	sanitize(e)
 	sec := time.Now().Unix()
 	r.mu.Lock()
-	r.recent.push(e)
+	if toRing {
+		r.recent.push(e)
+	}
 	r.series.add(sec, e.LatencyMs, !e.Success())
 	if e.ServedModel != "" { // routed by a routing file
 		r.rstats.add(e, time.Unix(sec, 0))

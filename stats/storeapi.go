@@ -48,11 +48,29 @@ type SharedStore interface {
 type Peers interface {
 	// PeerTotals sets the sum of the other replicas' counters (LastID unused).
 	PeerTotals(c Counters)
-	// PeerEvents hands over events other replicas served, oldest first.
-	PeerEvents(events []*Event)
+	// PeerEvents hands over what one flush of another replica brought: its
+	// new events, and up to when its records are complete.
+	PeerEvents(b PeerBatch)
 	// PeerSeries sets, for each bucket's second, the sum over the other
 	// replicas (replacing what was there for that second).
 	PeerSeries(buckets []Bucket)
+}
+
+// PeerBatch is what one flush of another replica brings to the live feed.
+// A replica sends one every FLUSH_INTERVAL, with or without events, so that
+// the others can show every replica's events in order of completion.
+type PeerBatch struct {
+	// Replica is the sender's REPLICA_NAME.
+	Replica string
+	// Events are its newly stored events, oldest first; possibly none.
+	Events []*Event
+	// Complete: every event of Replica that completed before it is in this
+	// batch or an earlier one. Zero: unknown (the feed does not wait for
+	// this replica).
+	Complete time.Time
+	// Every is how often the replica sends a batch (its FLUSH_INTERVAL);
+	// 0: unknown (DefaultFlushInterval is assumed).
+	Every time.Duration
 }
 
 // Counters are one replica's running totals as a Store keeps them.

@@ -125,8 +125,14 @@ func (s *Store) listen(conn *pgx.Conn) error {
 		if json.Unmarshal([]byte(n.Payload), &msg) != nil || msg.Replica == s.opts.Replica {
 			continue
 		}
-		if msg.Kind == "events" {
+		switch msg.Kind {
+		case "events":
 			s.peerBatch(ctx, msg)
+			continue
+		case "mark":
+			if p := s.getPeers(); p != nil {
+				p.PeerEvents(peerBatchOf(msg, nil))
+			}
 			continue
 		}
 		s.mu.Lock()
@@ -146,16 +152,20 @@ func (s *Store) peerBatch(ctx context.Context, msg notice) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	var events []*stats.Event
 	if msg.To > 0 {
-		events, err := s.readEvents(ctx, "SELECT event FROM requests WHERE id BETWEEN $1 AND $2 ORDER BY id DESC LIMIT $3",
+		var err error
+		events, err = s.readEvents(ctx, "SELECT event FROM requests WHERE id BETWEEN $1 AND $2 ORDER BY id DESC LIMIT $3",
 			msg.From, msg.To, peerEventLimit)
 		if err != nil {
+			// Its progress is not passed on either: the feed must not
+			// show later events as if these had been seen.
 			s.log.Warn("stats store: reading another replica's records", "err", describe(err))
-		} else {
-			slices.Reverse(events)
-			p.PeerEvents(events)
+			msg.Complete = 0
 		}
+		slices.Reverse(events)
 	}
+	p.PeerEvents(peerBatchOf(msg, events))
 	if msg.T1 > 0 {
 		if bs, err := s.peerSeries(ctx, msg.T0, msg.T1); err == nil {
 			p.PeerSeries(bs)
@@ -164,6 +174,15 @@ func (s *Store) peerBatch(ctx context.Context, msg notice) {
 	if c, err := s.peerTotals(ctx); err == nil {
 		p.PeerTotals(c)
 	}
+}
+
+// peerBatchOf is the live feed's view of another replica's notice.
+func peerBatchOf(msg notice, events []*stats.Event) stats.PeerBatch {
+	b := stats.PeerBatch{Replica: msg.Replica, Events: events, Every: time.Duration(msg.Every) * time.Millisecond}
+	if msg.Complete > 0 {
+		b.Complete = time.UnixMilli(msg.Complete)
+	}
+	return b
 }
 
 // resync reads the other replicas' totals and last 10 minutes of series

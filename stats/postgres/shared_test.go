@@ -141,3 +141,66 @@ func TestStore_SameReplicaNameTwice(t *testing.T) {
 	assert.Equal(t, uint64(1), b.Health().Dropped)
 	assert.True(t, b.Health().OK, "the database is there; only the batch was refused")
 }
+
+// batches collects what a store hands the live feed.
+type batches struct{ c chan stats.PeerBatch }
+
+func (b batches) PeerTotals(stats.Counters)        {}
+func (b batches) PeerSeries([]stats.Bucket)        {}
+func (b batches) PeerEvents(batch stats.PeerBatch) { b.c <- batch }
+
+// next returns the next batch from replica, failing after 5 s.
+func (b batches) next(t *testing.T, replica string) stats.PeerBatch {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case got := <-b.c:
+			if got.Replica == replica {
+				return got
+			}
+		case <-deadline:
+			t.Fatalf("no batch from %s within 5 s", replica)
+		}
+	}
+}
+
+// Every flush tells the others up to when the replica's records are
+// complete, with new records or without (their live feeds wait for it).
+func TestStore_FeedProgressEveryFlush(t *testing.T) {
+	url := pgtest.NewDatabase(t, "")
+	const every = 100 * time.Millisecond
+	open := func(name string) *postgres.Store {
+		s, err := postgres.Open(context.Background(), postgres.Options{
+			URL: url, Replica: name, Version: "test", FlushInterval: every, Logger: slog.New(slog.DiscardHandler),
+		})
+		require.NoError(t, err)
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open("a"), open("b")
+	got := batches{make(chan stats.PeerBatch, 64)}
+	b.Attach(got)
+
+	idle := got.next(t, "a")
+	assert.Empty(t, idle.Events)
+	assert.Equal(t, every, idle.Every)
+	require.False(t, idle.Complete.IsZero(), "an idle replica says how far it is")
+	assert.WithinDuration(t, time.Now(), idle.Complete, time.Second)
+
+	r, err := a.Restore(1)
+	require.NoError(t, err)
+	e := &stats.Event{ID: r.Counters.LastID + 1, Time: time.Now().Add(-20 * time.Millisecond), LatencyMs: 20, Outcome: stats.OutcomeOK, Model: "m"}
+	a.Add(e, time.Now().Unix(), stats.Counters{Requests: 1, Successes: 1, LastID: e.ID})
+	batch := got.next(t, "a")
+	for i := 0; len(batch.Events) == 0; i++ {
+		require.Less(t, i, 20, "the record never came")
+		batch = got.next(t, "a")
+	}
+	require.Len(t, batch.Events, 1)
+	assert.Equal(t, "m", batch.Events[0].Model)
+	done := e.Time.Add(20 * time.Millisecond)
+	next := got.next(t, "a")
+	assert.True(t, next.Complete.After(done), "the next mark is past the record's completion")
+	assert.False(t, next.Complete.Before(batch.Complete), "marks never go back")
+}

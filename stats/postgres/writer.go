@@ -23,6 +23,12 @@ const writeTimeout = 10 * time.Second
 // pruneInterval is how often retention runs.
 const pruneInterval = time.Minute
 
+// recordLag bounds the time from a request's end to its Add (the
+// recorder's queue): the records that completed before a batch was taken,
+// less this, are in that batch or an earlier one. Other replicas' live
+// feeds wait for that mark to show every replica's requests in order.
+const recordLag = 50 * time.Millisecond
+
 // Restore implements stats.Store: this replica's counters (LastID at least
 // its number << 40), the newest events of every replica and this replica's
 // series of the last 10 minutes.
@@ -193,11 +199,16 @@ func (s *Store) runWriter() {
 // flush writes the queued records, their series seconds and the counters
 // in one transaction, with a NOTIFY that tells the other replicas. On a
 // connection failure everything goes back to the queue for the next try.
+// With nothing to write it still tells them up to when its records are
+// complete (their live feeds wait for it).
 func (s *Store) flush() error {
 	s.mu.Lock()
+	taken := time.Now()
 	if !s.dirty {
 		s.mu.Unlock()
-		return nil
+		err := s.mark(taken)
+		s.noteResult(err)
+		return err
 	}
 	batch, buckets, c := s.pending, s.buckets, s.counters
 	s.pending, s.spare = s.spare[:0], nil
@@ -211,7 +222,7 @@ func (s *Store) flush() error {
 	}
 
 	ctx, cancel := context.WithTimeout(s.ctx, writeTimeout)
-	err := s.write(ctx, batch, buckets, c)
+	err := s.write(ctx, batch, buckets, c, taken)
 	cancel()
 	var pe *pgconn.PgError
 	var ee *encodeError
@@ -296,12 +307,17 @@ func (e *encodeError) Unwrap() error { return e.error }
 
 // notice is the NOTIFY payload on channel llmproxy.
 type notice struct {
-	Kind    string `json:"k"`           // "events", "logout", "cooldown"
+	Kind    string `json:"k"`           // "events", "mark", "logout", "cooldown"
 	Replica string `json:"r"`           // the sender
 	From    int64  `json:"a,omitempty"` // events: lowest and highest Event.ID of the batch
 	To      int64  `json:"b,omitempty"`
 	T0      int64  `json:"t0,omitempty"` // events: first and last series second touched
 	T1      int64  `json:"t1,omitempty"`
+	// Complete (events, mark): the sender's records that completed before
+	// this Unix millisecond are in this batch or an earlier one; Every: the
+	// sender's FlushInterval in milliseconds (it sends one that often).
+	Complete int64 `json:"w,omitempty"`
+	Every    int64 `json:"e,omitempty"`
 	// Data is the payload of other kinds.
 	Data json.RawMessage `json:"d,omitempty"`
 }
@@ -309,7 +325,25 @@ type notice struct {
 // channel is the one NOTIFY channel every replica listens on.
 const channel = "llmproxy"
 
-func (s *Store) write(ctx context.Context, batch []*stats.Event, buckets map[int64]*stats.Bucket, c stats.Counters) error {
+// progress fills in how far the records of a batch taken at taken go.
+func (s *Store) progress(n *notice, taken time.Time) {
+	n.Complete = taken.Add(-recordLag).UnixMilli()
+	n.Every = s.opts.FlushInterval.Milliseconds()
+}
+
+// mark tells the other replicas, with nothing new to write, up to when
+// this one's records are complete.
+func (s *Store) mark(taken time.Time) error {
+	n := notice{Kind: "mark", Replica: s.opts.Replica}
+	s.progress(&n, taken)
+	payload, _ := json.Marshal(n) // a struct of plain fields always encodes
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	defer cancel()
+	_, err := s.pool.Exec(ctx, "SELECT pg_notify($1, $2)", channel, string(payload))
+	return err
+}
+
+func (s *Store) write(ctx context.Context, batch []*stats.Event, buckets map[int64]*stats.Bucket, c stats.Counters, taken time.Time) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return err
@@ -317,6 +351,7 @@ func (s *Store) write(ctx context.Context, batch []*stats.Event, buckets map[int
 	defer tx.Rollback(ctx) // no-op after Commit
 
 	n := notice{Kind: "events", Replica: s.opts.Replica}
+	s.progress(&n, taken)
 	if len(batch) > 0 {
 		for _, e := range batch {
 			if n.From == 0 || e.ID < n.From {
