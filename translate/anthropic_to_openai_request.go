@@ -76,7 +76,7 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	}
 	out = key(out, "messages")
 	out = append(out, '[')
-	if out, err = systemMessage(out, f.system); err != nil {
+	if out, err = systemMessage(out, f.system, f.messages); err != nil {
 		return nil, err
 	}
 	i := 0
@@ -147,45 +147,70 @@ func reasoningEffort(t gjson.Result) string {
 }
 
 // systemMessage appends one system message for Anthropic's system (a string
-// or text blocks, joined with a blank line).
-func systemMessage(out []byte, system gjson.Result) ([]byte, *Error) {
-	switch {
-	case system.Type == gjson.String:
-		if system.Raw == `""` {
-			return out, nil
+// or text blocks, joined with a blank line) followed by the text of every
+// message whose role is "system" (Claude Code's mid-conversation system
+// messages), in order; nothing when all of it is empty. OpenAI-compatible
+// servers' chat templates often take a system message only first, and the
+// other direction folds OpenAI system messages found anywhere into
+// Anthropic's system the same way.
+func systemMessage(out []byte, system, messages gjson.Result) ([]byte, *Error) {
+	start := len(out)
+	out = append(out, `{"role":"system","content":"`...)
+	body := len(out)
+	out, err := appendSystemText(out, body, system, "system")
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	each(messages, func(_, m gjson.Result) bool {
+		if get(m, "role").Str == "system" {
+			out, err = appendSystemText(out, body, get(m, "content"), "messages["+strconv.Itoa(i)+"].content")
 		}
-		out = append(out, `{"role":"system","content":`...)
-		out = append(out, system.Raw...)
-		return append(out, '}'), nil
-	case system.IsArray():
-		start := len(out)
-		out = append(out, `{"role":"system","content":"`...)
-		body := len(out)
+		i++
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == body {
+		return out[:start], nil
+	}
+	return append(out, `"}`...), nil
+}
+
+// appendSystemText appends the escaped text of an Anthropic system value (a
+// string or text blocks) to out, each non-empty text after a blank line when
+// out already holds text past start.
+func appendSystemText(out []byte, start int, v gjson.Result, field string) ([]byte, *Error) {
+	add := func(s string) {
+		if s == "" {
+			return
+		}
+		if len(out) > start {
+			out = append(out, `\n\n`...)
+		}
+		out = append(out, s...)
+	}
+	switch {
+	case v.Type == gjson.String:
+		add(strBody(v))
+	case v.IsArray():
 		var err *Error
 		j := 0
-		each(system, func(_, b gjson.Result) bool {
+		each(v, func(_, b gjson.Result) bool {
 			if get(b, "type").Str != "text" {
-				err = refuse("system["+strconv.Itoa(j)+"].type", "only text is translated in system")
+				err = refuse(field+"["+strconv.Itoa(j)+"].type", "only text is translated in system")
 				return false
 			}
 			j++
-			if s := strBody(get(b, "text")); s != "" {
-				if len(out) > body {
-					out = append(out, `\n\n`...)
-				}
-				out = append(out, s...)
-			}
+			add(strBody(get(b, "text")))
 			return true
 		})
 		if err != nil {
 			return nil, err
 		}
-		if len(out) == body {
-			return out[:start], nil
-		}
-		return append(out, `"}`...), nil
-	case system.Exists() && system.Type != gjson.Null:
-		return nil, invalid("system", "a string or an array is required")
+	case v.Exists() && v.Type != gjson.Null:
+		return nil, invalid(field, "a string or an array is required")
 	}
 	return out, nil
 }
@@ -209,6 +234,8 @@ func messageToOpenAI(out []byte, m gjson.Result, i int, reasoning bool) ([]byte,
 		return true
 	})
 	switch role.Str {
+	case "system":
+		return out, nil // joined to the leading system message (systemMessage)
 	case "user":
 		return userToOpenAI(out, content, field)
 	case "assistant":

@@ -123,3 +123,43 @@ func TestRequestAnthropicToOpenAI_ClaudeCode(t *testing.T) {
 	require.Equal(t, []string{"toolu_01Read", "toolu_02Edit", "toolu_03Todo", "toolu_04Bash"}, ids)
 	require.Equal(t, ids, results)
 }
+
+// TestRequestAnthropicToOpenAI_MidConversationSystemMessage: Claude Code
+// 2.1.x (beta mid-conversation-system-2026-04-07) sends a message with role
+// "system" among the messages (the agent types, after the first user turn);
+// it was refused with 400 "unknown role", so Claude Code could not start on
+// an OpenAI target. Its text joins the leading system message, in order, as
+// OpenAI system messages found anywhere join Anthropic's system in the other
+// direction (chat templates of OpenAI-compatible servers often accept a
+// system message only first).
+func TestRequestAnthropicToOpenAI_MidConversationSystemMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"after top-level blocks",
+			`{"model":"m","system":[{"type":"text","text":"A"},{"type":"text","text":"B","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"},{"role":"system","content":"C \"q\""},{"role":"user","content":"go"}]}`,
+			`{"model":"m","messages":[{"role":"system","content":"A\n\nB\n\nC \"q\""},{"role":"user","content":"hi"},{"role":"user","content":"go"}]}`},
+		{"after a top-level string",
+			`{"model":"m","system":"A","messages":[{"role":"user","content":"hi"},{"role":"system","content":[{"type":"text","text":"C"},{"type":"text","text":"D"}]}]}`,
+			`{"model":"m","messages":[{"role":"system","content":"A\n\nC\n\nD"},{"role":"user","content":"hi"}]}`},
+		{"no top-level system",
+			`{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"system","content":"C"},{"role":"user","content":"go"}]}`,
+			`{"model":"m","messages":[{"role":"system","content":"C"},{"role":"user","content":"hi"},{"role":"user","content":"go"}]}`},
+		{"first message",
+			`{"model":"m","messages":[{"role":"system","content":"C"}]}`,
+			`{"model":"m","messages":[{"role":"system","content":"C"}]}`},
+		{"empty text skipped",
+			`{"model":"m","system":"A","messages":[{"role":"user","content":"hi"},{"role":"system","content":[{"type":"text","text":""}]},{"role":"system","content":""}]}`,
+			`{"model":"m","messages":[{"role":"system","content":"A"},{"role":"user","content":"hi"}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := RequestAnthropicToOpenAI(nil, []byte(tc.in), Options{})
+			require.NoError(t, err)
+			require.JSONEq(t, tc.want, string(out))
+		})
+	}
+	_, err := RequestAnthropicToOpenAI(nil, []byte(`{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"system","content":[{"type":"image","source":{"type":"url","url":"http://x"}}]}]}`), Options{})
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, "messages[1].content[0].type", e.Field)
+}

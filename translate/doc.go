@@ -69,7 +69,9 @@
 // web_search_options, functions/function_call, non-function tools.
 //
 // Anthropic → OpenAI (RequestAnthropicToOpenAI): system (string or blocks,
-// joined with a blank line) → one system message; text-only user content →
+// joined with a blank line), then the text of messages whose role is
+// "system" (Claude Code's mid-conversation system messages), in order → one
+// leading system message; text-only user content →
 // a string, else parts (images → image_url with a data URL or the URL,
 // base64 documents → file parts, text documents → text); tool_result blocks
 // → tool messages first (is_error marked with "Error: " in the text; their
