@@ -65,3 +65,25 @@ func TestServer_NoToolTurn(t *testing.T) {
 	require.Equal(t, 200, a.status)
 	require.NotContains(t, a.body, "tool_use")
 }
+
+// TestServer_ToolTurnPicksToolAPathAloneCanCall: Claude Code offers Edit
+// (file_path, old_string and new_string required) before Read (file_path
+// only); the simulation called Edit with a path alone, which Claude Code
+// rejects as invalid input, so no file was ever read (and then
+// EnterWorktree, whose path is optional). It calls a tool that a path alone
+// satisfies, file_path before path, else the first with a path property.
+func TestServer_ToolTurnPicksToolAPathAloneCanCall(t *testing.T) {
+	const edit = `{"name":"Edit","input_schema":{"type":"object","properties":{"file_path":{},"old_string":{},"new_string":{}},"required":["file_path","old_string","new_string"]}}`
+	for _, tc := range []struct{ tools, want string }{
+		{edit + `,{"name":"Read","input_schema":{"type":"object","properties":{"file_path":{},"limit":{}},"required":["file_path"]}}`, "Read"},
+		{edit + `,{"name":"Glob","input_schema":{"type":"object","properties":{"path":{},"pattern":{}}}}`, "Glob"},
+		{edit, "Edit"},
+		// Claude Code's order: Edit, EnterWorktree (an optional path), Read.
+		{edit + `,{"name":"EnterWorktree","input_schema":{"type":"object","properties":{"name":{},"path":{}}}},{"name":"Read","input_schema":{"type":"object","properties":{"file_path":{}},"required":["file_path"]}}`, "Read"},
+	} {
+		call, _, ok := toolTurn([]byte(`{"tools":[` + tc.tools + `],"messages":[{"role":"user","content":"Read /tmp/a.txt"}]}`))
+		require.True(t, ok)
+		require.NotNil(t, call)
+		require.Equal(t, tc.want, call.Name)
+	}
+}
