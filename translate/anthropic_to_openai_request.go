@@ -1,8 +1,11 @@
 package translate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -110,7 +113,7 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	}
 	if u := get(f.metadata, "user_id"); u.Type == gjson.String {
 		out = key(out, "user")
-		out = append(out, u.Raw...)
+		out = appendUser(out, u)
 	}
 	if f.stream.Type == gjson.True {
 		out = key(out, "stream")
@@ -126,6 +129,27 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 		return nil, err
 	}
 	return append(out, '}'), nil
+}
+
+// maxOpenAIUser is the longest user OpenAI takes, in characters; a longer
+// one is refused with 400 "Invalid 'user': string too long".
+const maxOpenAIUser = 64
+
+// appendUser appends metadata.user_id as OpenAI's user: as it is when it
+// fits maxOpenAIUser, else its SHA-256 in hex (64 characters, one stable
+// value per id). Claude Code's id is a ~150-character JSON text.
+func appendUser(out []byte, u gjson.Result) []byte {
+	if len(u.Raw)-2 <= maxOpenAIUser { // the escaped form is never shorter
+		return append(out, u.Raw...)
+	}
+	s := str(u)
+	if utf8.RuneCountInString(s) <= maxOpenAIUser {
+		return append(out, u.Raw...)
+	}
+	sum := sha256.Sum256([]byte(s))
+	out = append(out, '"')
+	out = hex.AppendEncode(out, sum[:])
+	return append(out, '"')
 }
 
 // reasoningEffort maps Anthropic's thinking setting to reasoning_effort.

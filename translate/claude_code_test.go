@@ -1,9 +1,12 @@
 package translate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -162,4 +165,30 @@ func TestRequestAnthropicToOpenAI_MidConversationSystemMessage(t *testing.T) {
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	require.Equal(t, "messages[1].content[0].type", e.Field)
+}
+
+// TestRequestAnthropicToOpenAI_LongUserIDFitsOpenAIsLimit: Claude Code's
+// metadata.user_id is a ~150-character JSON text (device, account and
+// session ids); OpenAI refuses a user longer than 64 characters with 400
+// "Invalid 'user': string too long", so every Claude Code request failed on
+// OpenAI itself. A longer id is sent as its SHA-256 in hex (64 characters:
+// still one stable value per id); a short one as it is.
+func TestRequestAnthropicToOpenAI_LongUserIDFitsOpenAIsLimit(t *testing.T) {
+	long := `{\"device_id\":\"7f7bbbfb8e5691f8a7dd6133ee136cc900b0ee108a3078a28a24ea18736ec328\",\"account_uuid\":\"\",\"session_id\":\"4a5183f1-a361-4df1-adec-8edfcd290549\"}`
+	decoded := `{"device_id":"7f7bbbfb8e5691f8a7dd6133ee136cc900b0ee108a3078a28a24ea18736ec328","account_uuid":"","session_id":"4a5183f1-a361-4df1-adec-8edfcd290549"}`
+	sum := sha256.Sum256([]byte(decoded))
+	sixtyFour := strings.Repeat("é", 64) // 128 bytes, 64 characters: kept
+	for _, tc := range []struct{ id, want string }{
+		{long, hex.EncodeToString(sum[:])},
+		{"user_1", "user_1"},
+		{sixtyFour, sixtyFour},
+		{sixtyFour + "x", func() string { s := sha256.Sum256([]byte(sixtyFour + "x")); return hex.EncodeToString(s[:]) }()},
+	} {
+		out, err := RequestAnthropicToOpenAI(nil, []byte(`{"model":"m","metadata":{"user_id":"`+tc.id+`"},"messages":[{"role":"user","content":"hi"}]}`), Options{})
+		require.NoError(t, err)
+		var got struct{ User string }
+		require.NoError(t, json.Unmarshal(out, &got), "%s", out)
+		require.Equal(t, tc.want, got.User)
+		require.LessOrEqual(t, utf8.RuneCountInString(got.User), 64)
+	}
 }

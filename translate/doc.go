@@ -81,7 +81,8 @@
 // tool_calls with input as the arguments string; tools (input_schema →
 // parameters), tool_choice (any → required, tool → named function),
 // disable_parallel_tool_use → parallel_tool_calls=false; max_tokens,
-// temperature, top_p, stop_sequences → stop, metadata.user_id → user;
+// temperature, top_p, stop_sequences → stop, metadata.user_id → user (its
+// SHA-256 in hex when longer than OpenAI's 64 characters);
 // stream asks for stream_options.include_usage; thinking → reasoning_effort
 // (budget < 4096 low, < 16384 medium, else high; adaptive → medium) only
 // with Options.Reasoning, else dropped. Dropped: top_k, context_management,
