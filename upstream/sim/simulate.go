@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // family selects the error shape: Anthropic for /v1/messages*, else OpenAI.
@@ -82,11 +83,16 @@ func (c *call) writeError(fam family, kind errKind) {
 	c.writeBody(errStatus[kind], "application/json", errorBody(fam, kind, c.r))
 }
 
+// MaxOpenAIUser is the longest "user" a chat completion takes, in
+// characters: longer ones get OpenAI's 400 string_above_max_length.
+const MaxOpenAIUser = 64
+
 // simRequest is what the simulation reads from a request body.
 type simRequest struct {
 	model  string
 	stream bool
-	inputs int // embeddings: number of inputs
+	inputs int    // embeddings: number of inputs
+	user   string // chat completions: OpenAI's user
 }
 
 // parseLoose reads model, stream and input from a JSON body, ignoring
@@ -96,11 +102,13 @@ func parseLoose(body []byte) simRequest {
 		Model  any `json:"model"`
 		Stream any `json:"stream"`
 		Input  any `json:"input"`
+		User   any `json:"user"`
 	}
 	_ = json.Unmarshal(body, &raw) // a valid non-object body just yields zero fields
 	var req simRequest
 	req.model, _ = raw.Model.(string)
 	req.stream, _ = raw.Stream.(bool)
+	req.user, _ = raw.User.(string)
 	req.inputs = 1
 	if in, ok := raw.Input.([]any); ok && len(in) > 0 {
 		req.inputs = len(in)
@@ -159,6 +167,13 @@ func (c *call) simulate(fam family) {
 			return
 		}
 		req = parseLoose(c.rec.Body)
+	}
+	if n := utf8.RuneCountInString(req.user); n > MaxOpenAIUser && path == "/v1/chat/completions" {
+		// As OpenAI: Claude Code's metadata.user_id, passed on as it is, is refused.
+		c.writeBody(http.StatusBadRequest, "application/json", mustJSON(map[string]any{"error": map[string]any{
+			"message": fmt.Sprintf("Invalid 'user': string too long. Expected a string with maximum length %d, but got a string with length %d instead.", MaxOpenAIUser, n),
+			"type":    "invalid_request_error", "param": "user", "code": "string_above_max_length"}}))
+		return
 	}
 	if share := c.s.opts.RateLimitShare; share > 0 && rand.Float64() < share {
 		c.writeError(fam, errRateLimit)

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -86,4 +87,17 @@ func TestServer_ToolTurnPicksToolAPathAloneCanCall(t *testing.T) {
 		require.NotNil(t, call)
 		require.Equal(t, tc.want, call.Name)
 	}
+}
+
+// As OpenAI, a chat completion whose user is longer than 64 characters is
+// refused with 400 string_above_max_length (what Claude Code's user id met
+// when passed on as it is).
+func TestServer_OpenAIUserLongerThan64Refused(t *testing.T) {
+	s := newServer(t, Options{})
+	c := newClient(t, 10*time.Second)
+	a := do(t, c, "POST", s.URL()+"/chat/completions", `{"model":"m","user":"`+strings.Repeat("u", 65)+`","messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 400, a.status)
+	require.Equal(t, "string_above_max_length", gjson.Get(a.body, "error.code").String())
+	a = do(t, c, "POST", s.URL()+"/chat/completions", `{"model":"m","user":"`+strings.Repeat("é", 64)+`","messages":[{"role":"user","content":"hi"}]}`)
+	require.Equal(t, 200, a.status)
 }
