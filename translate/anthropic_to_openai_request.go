@@ -24,7 +24,7 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	defer releaseTape(root)
 	var f struct {
 		model, system, messages, tools, toolChoice, maxTokens, temperature,
-		topP, stop, metadata, stream, thinking gjson.Result
+		topP, stop, metadata, stream, thinking, outputConfig gjson.Result
 	}
 	var err *Error
 	each(root, func(k, v gjson.Result) bool {
@@ -53,6 +53,8 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 			f.stream = v
 		case "thinking":
 			f.thinking = v
+		case "output_config":
+			f.outputConfig = v
 		case "mcp_servers":
 			if len(v.Raw) > 2 {
 				err = refuse("mcp_servers", "MCP servers run by Anthropic have no OpenAI equivalent")
@@ -120,7 +122,7 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 		out = append(out, `true,"stream_options":{"include_usage":true}`...)
 	}
 	if o.Reasoning {
-		if effort := reasoningEffort(f.thinking); effort != "" {
+		if effort := reasoningEffort(f.thinking, f.outputConfig); effort != "" {
 			out = key(out, "reasoning_effort")
 			out = appendString(out, effort)
 		}
@@ -152,8 +154,16 @@ func appendUser(out []byte, u gjson.Result) []byte {
 	return append(out, '"')
 }
 
-// reasoningEffort maps Anthropic's thinking setting to reasoning_effort.
-func reasoningEffort(t gjson.Result) string {
+// reasoningEffort maps Anthropic's effort (output_config.effort, which
+// Claude Code sends with adaptive thinking) or else its thinking setting to
+// reasoning_effort.
+func reasoningEffort(t, config gjson.Result) string {
+	switch e := get(config, "effort").Str; e {
+	case "low", "medium", "high":
+		return e
+	case "max":
+		return "high"
+	}
 	switch get(t, "type").Str {
 	case "enabled":
 		switch b := get(t, "budget_tokens").Int(); {

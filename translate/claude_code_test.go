@@ -192,3 +192,34 @@ func TestRequestAnthropicToOpenAI_LongUserIDFitsOpenAIsLimit(t *testing.T) {
 		require.LessOrEqual(t, utf8.RuneCountInString(got.User), 64)
 	}
 }
+
+// TestRequestAnthropicToOpenAI_OutputConfigEffortWins: Claude Code sends
+// thinking {"type":"adaptive"} with output_config {"effort":"high"}; the
+// effort it asked for was ignored and adaptive mapped to "medium". With a
+// reasoning target, Anthropic's effort is reasoning_effort (max → high),
+// whatever the thinking setting; without it, the budget decides as before.
+func TestRequestAnthropicToOpenAI_OutputConfigEffortWins(t *testing.T) {
+	for _, tc := range []struct{ thinking, config, want string }{
+		{`{"type":"adaptive"}`, `{"effort":"high"}`, "high"},
+		{`{"type":"adaptive"}`, `{"effort":"low"}`, "low"},
+		{`{"type":"enabled","budget_tokens":2000}`, `{"effort":"max"}`, "high"},
+		{`{"type":"enabled","budget_tokens":2000}`, `{"effort":"medium"}`, "medium"},
+		{`{"type":"enabled","budget_tokens":2000}`, `{"effort":"extreme"}`, "low"}, // unknown: the budget decides
+		{`{"type":"adaptive"}`, `{}`, "medium"},
+		{`{"type":"disabled"}`, `{"effort":"low"}`, "low"},
+		{`{"type":"disabled"}`, `{}`, ""},
+	} {
+		body := `{"model":"m","thinking":` + tc.thinking + `,"output_config":` + tc.config + `,"messages":[{"role":"user","content":"hi"}]}`
+		out, err := RequestAnthropicToOpenAI(nil, []byte(body), Options{Reasoning: true})
+		require.NoError(t, err)
+		var got struct {
+			ReasoningEffort string `json:"reasoning_effort"`
+		}
+		require.NoError(t, json.Unmarshal(out, &got))
+		require.Equal(t, tc.want, got.ReasoningEffort, body)
+		out, err = RequestAnthropicToOpenAI(nil, []byte(body), Options{})
+		require.NoError(t, err)
+		require.NotContains(t, string(out), "reasoning_effort")
+		require.NotContains(t, string(out), "output_config")
+	}
+}

@@ -83,9 +83,10 @@
 // disable_parallel_tool_use → parallel_tool_calls=false; max_tokens,
 // temperature, top_p, stop_sequences → stop, metadata.user_id → user (its
 // SHA-256 in hex when longer than OpenAI's 64 characters);
-// stream asks for stream_options.include_usage; thinking → reasoning_effort
-// (budget < 4096 low, < 16384 medium, else high; adaptive → medium) only
-// with Options.Reasoning, else dropped. Dropped: top_k, context_management,
+// stream asks for stream_options.include_usage; output_config.effort (max
+// → high), else thinking → reasoning_effort (budget < 4096 low, < 16384
+// medium, else high; adaptive → medium) only with Options.Reasoning, else
+// dropped. Dropped: output_config, top_k, context_management,
 // cache_control, other metadata, service_tier, container. Refused: server
 // tools (web_search, code_execution, bash/text_editor/computer types) and
 // their blocks, mcp_servers, unknown content blocks.
