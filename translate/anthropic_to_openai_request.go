@@ -96,9 +96,14 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	out = append(out, ']')
 
 	if f.maxTokens.Type == gjson.Number {
-		// max_tokens, not max_completion_tokens: the OpenAI-compatible
-		// providers this serves (DeepSeek, Kimi, Qwen, vLLM, Ollama) all read it.
-		out = key(out, "max_tokens")
+		// max_tokens by default: the OpenAI-compatible providers this serves
+		// (DeepSeek, Kimi, Qwen, vLLM, Ollama) all read it; OpenAI's own
+		// reasoning models want max_completion_tokens (a target setting).
+		if o.MaxCompletionTokens {
+			out = key(out, "max_completion_tokens")
+		} else {
+			out = key(out, "max_tokens")
+		}
 		out = append(out, f.maxTokens.Raw...)
 	}
 	if f.temperature.Type == gjson.Number {

@@ -80,7 +80,8 @@
 // redacted_thinking always dropped), tool_use →
 // tool_calls with input as the arguments string; tools (input_schema →
 // parameters), tool_choice (any → required, tool → named function),
-// disable_parallel_tool_use → parallel_tool_calls=false; max_tokens,
+// disable_parallel_tool_use → parallel_tool_calls=false; max_tokens (as
+// max_completion_tokens with Options.MaxCompletionTokens),
 // temperature, top_p, stop_sequences → stop, metadata.user_id → user (its
 // SHA-256 in hex when longer than OpenAI's 64 characters);
 // stream asks for stream_options.include_usage; output_config.effort (max

@@ -16,6 +16,11 @@ type Options struct {
 	// Reasoning says the OpenAI target has a reasoning setting
 	// (reasoning_effort): Anthropic thinking maps to it; false drops thinking.
 	Reasoning bool
+	// MaxCompletionTokens says the OpenAI target takes the limit as
+	// max_completion_tokens (OpenAI's reasoning models refuse max_tokens);
+	// false sends max_tokens, which every OpenAI-compatible server reads
+	// (requests towards an OpenAI target).
+	MaxCompletionTokens bool
 	// ID names the answer when the upstream gave no id, and is the stem of
 	// tool-call ids generated when the upstream gave none (answers, streams).
 	// Unique per request (e.g. the proxy's request id); empty means "gen".
