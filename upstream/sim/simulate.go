@@ -93,6 +93,10 @@ type simRequest struct {
 	stream bool
 	inputs int    // embeddings: number of inputs
 	user   string // chat completions: OpenAI's user
+	// effort is a chat completion's reasoning_effort: a streamed answer
+	// then reasons first (a reasoning_content chunk, as DeepSeek, Kimi or
+	// vLLM stream it).
+	effort string
 }
 
 // parseLoose reads model, stream and input from a JSON body, ignoring
@@ -103,12 +107,14 @@ func parseLoose(body []byte) simRequest {
 		Stream any `json:"stream"`
 		Input  any `json:"input"`
 		User   any `json:"user"`
+		Effort any `json:"reasoning_effort"`
 	}
 	_ = json.Unmarshal(body, &raw) // a valid non-object body just yields zero fields
 	var req simRequest
 	req.model, _ = raw.Model.(string)
 	req.stream, _ = raw.Stream.(bool)
 	req.user, _ = raw.User.(string)
+	req.effort, _ = raw.Effort.(string)
 	req.inputs = 1
 	if in, ok := raw.Input.([]any); ok && len(in) > 0 {
 		req.inputs = len(in)
@@ -242,10 +248,25 @@ func (c *call) chatCompletions(req simRequest, id string) {
 	text := SimulatedText(c.s.opts.StreamChunks)
 	in, out := EstimateTokens(c.rec.Body), len(text)
 	if req.stream {
-		c.streamDefault(newChunkMeta("chatcmpl-sim-"+id, model).stream(text, in, out))
+		c.streamDefault(withReasoning(req, newChunkMeta("chatcmpl-sim-"+id, model).stream(text, in, out)))
 		return
 	}
 	c.jsonAnswer(openAICompletion("chatcmpl-sim-"+id, model, strings.Join(text, ""), in, out))
+}
+
+// ReasoningText is what a streamed chat completion reasons when asked
+// with reasoning_effort, followed by the effort asked.
+const ReasoningText = "Reasoning at effort "
+
+// withReasoning puts a reasoning_content chunk after the role chunk of a
+// chat completions stream when the request gave reasoning_effort.
+func withReasoning(req simRequest, events []string) []string {
+	if req.effort == "" || len(events) == 0 {
+		return events
+	}
+	m := newChunkMeta("chatcmpl-sim-reasoning", "")
+	r := m.chunk([]oaChunkChoice{{Delta: oaDelta{Reasoning: ReasoningText + req.effort + "."}}}, nil)
+	return append([]string{events[0], r}, events[1:]...)
 }
 
 func (c *call) messages(req simRequest, id string) {

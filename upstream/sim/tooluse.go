@@ -123,12 +123,12 @@ func (c *call) openAIToolTurn(req simRequest, model, id string) bool {
 	in := EstimateTokens(c.rec.Body)
 	switch {
 	case tc != nil && req.stream:
-		c.streamDefault(OpenAIToolCallStream("", []ToolCall{*tc}, in, 10))
+		c.streamDefault(withReasoning(req, OpenAIToolCallStream("", []ToolCall{*tc}, in, 10)))
 	case tc != nil:
 		c.jsonAnswer(OpenAIToolCallAnswer("", []ToolCall{*tc}, in, 10))
 	case req.stream:
 		text := strings.SplitAfter(reply, " ")
-		c.streamDefault(newChunkMeta("chatcmpl-sim-"+id, model).stream(text, in, len(text)))
+		c.streamDefault(withReasoning(req, newChunkMeta("chatcmpl-sim-"+id, model).stream(text, in, len(text))))
 	default:
 		c.jsonAnswer(openAICompletion("chatcmpl-sim-"+id, model, reply, in, len(strings.Fields(reply))))
 	}

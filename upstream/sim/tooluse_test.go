@@ -101,3 +101,22 @@ func TestServer_OpenAIUserLongerThan64Refused(t *testing.T) {
 	a = do(t, c, "POST", s.URL()+"/chat/completions", `{"model":"m","user":"`+strings.Repeat("é", 64)+`","messages":[{"role":"user","content":"hi"}]}`)
 	require.Equal(t, 200, a.status)
 }
+
+// A streamed chat completion asked with reasoning_effort reasons first: a
+// reasoning_content chunk after the role chunk, in the tool turn too.
+func TestServer_ReasoningEffortStreamsReasoningContent(t *testing.T) {
+	s := newServer(t, Options{ChunkInterval: -1})
+	c := newClient(t, 10*time.Second)
+	for _, body := range []string{
+		`{"model":"m","stream":true,"reasoning_effort":"high","messages":[{"role":"user","content":"hi"}]}`,
+		`{"model":"m","stream":true,"reasoning_effort":"high","tools":[{"type":"function","function":{"name":"Read","parameters":{"type":"object","properties":{"file_path":{}}}}}],"messages":[{"role":"user","content":"Read /tmp/a.txt"}]}`,
+	} {
+		a := do(t, c, "POST", s.URL()+"/chat/completions", body)
+		require.Equal(t, 200, a.status)
+		lines := strings.Split(a.body, "\n\n")
+		require.Contains(t, lines[0], `"role":"assistant"`)
+		require.Contains(t, lines[1], `"reasoning_content":"Reasoning at effort high."`)
+	}
+	a := do(t, c, "POST", s.URL()+"/chat/completions", `{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}`)
+	require.NotContains(t, a.body, "reasoning_content")
+}
