@@ -45,15 +45,27 @@ func requireClaudeCode(t *testing.T) string {
 // the model asks for Read on the file the prompt names, Claude Code runs it
 // and sends the result back, the model answers from it. Every request is
 // translated (Anthropic messages → OpenAI chat completions and back,
-// streamed).
+// streamed). On a target with `reasoning: effort` and `max_tokens_field:
+// max_completion_tokens`, Claude Code's effort arrives as reasoning_effort,
+// its limit as max_completion_tokens, and the upstream's reasoning_content
+// comes back to Claude Code as thinking, which it sends back with the tool
+// result.
 func TestClaudeCode_PrintModeReadsFileViaOpenAIOnlyUpstream(t *testing.T) {
 	claude := requireClaudeCode(t)
+	t.Run("plain target", func(t *testing.T) { claudeCodeReadsFile(t, claude, "") })
+	t.Run("reasoning target", func(t *testing.T) {
+		claudeCodeReadsFile(t, claude, ", reasoning: effort, max_tokens_field: max_completion_tokens")
+	})
+}
+
+func claudeCodeReadsFile(t *testing.T, claude, options string) {
+	reasoning := options != ""
 	up, err := sim.New(sim.Options{Record: true, Keys: []string{upstreamKey}, ChunkInterval: -1})
 	require.NoError(t, err)
 	defer up.Close()
 	dir := t.TempDir()
 	routing := filepath.Join(dir, "llm-proxy.yaml")
-	require.NoError(t, os.WriteFile(routing, []byte("targets:\n  - {name: oai, url: \""+up.URL()+"\", keys: [\"${OAI_KEY}\"], api: openai}\n"), 0o600))
+	require.NoError(t, os.WriteFile(routing, []byte("targets:\n  - {name: oai, url: \""+up.URL()+"\", keys: [\"${OAI_KEY}\"], api: openai"+options+"}\n"), 0o600))
 	p := start(t, map[string]string{"CONFIG_FILE": routing, "OAI_KEY": upstreamKey, "MY_ACCESS_KEY": clientKey, "DB_PATH": "memory"})
 
 	// The file to read, in Claude Code's working directory (reading it
@@ -104,6 +116,14 @@ func TestClaudeCode_PrintModeReadsFileViaOpenAIOnlyUpstream(t *testing.T) {
 		require.Equal(t, "/v1/chat/completions", r.Path)
 		assert.Greater(t, len(r.Body), 40_000, "Claude Code's request with its system prompt and tools")
 		assert.LessOrEqual(t, len(gjson.GetBytes(r.Body, "user").Str), 64)
+		if reasoning {
+			assert.NotEmpty(t, gjson.GetBytes(r.Body, "reasoning_effort").Str, "Claude Code's effort")
+			assert.Positive(t, gjson.GetBytes(r.Body, "max_completion_tokens").Int())
+			assert.False(t, gjson.GetBytes(r.Body, "max_tokens").Exists())
+		} else {
+			assert.False(t, gjson.GetBytes(r.Body, "reasoning_effort").Exists())
+			assert.Positive(t, gjson.GetBytes(r.Body, "max_tokens").Int())
+		}
 		msgs := gjson.GetBytes(r.Body, "messages").Array()
 		last := msgs[len(msgs)-1]
 		if last.Get("role").Str == "tool" && strings.Contains(last.Get("content").Str, secret) {
@@ -111,6 +131,9 @@ func TestClaudeCode_PrintModeReadsFileViaOpenAIOnlyUpstream(t *testing.T) {
 			assert.Equal(t, "Read", call.Get("function.name").Str)
 			assert.Equal(t, call.Get("id").Str, last.Get("tool_call_id").Str)
 			assert.Equal(t, file, gjson.Get(call.Get("function.arguments").Str, "file_path").Str)
+			if reasoning { // the thinking Claude Code got, sent back with the call
+				assert.Contains(t, msgs[len(msgs)-2].Get("reasoning_content").Str, sim.ReasoningText)
+			}
 			roundTrip = true
 		}
 	}
