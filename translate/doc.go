@@ -25,20 +25,26 @@
 // inflates far less than ns/op, over several runs of -count 5):
 //
 //	                                SDK types                this package
-//	50 KB request → other API       5.4 ms (decode+encode,   30–65 µs (Options.Checked)
-//	                                no mapping counted)      78–134 µs (validating itself)
-//	one stream event                20 µs                    0.5–1.5 µs
+//	50 KB request → other API       5.4 ms (decode+encode,   23–28 µs (Options.Checked)
+//	                                no mapping counted)      38–44 µs (validating itself)
+//	one stream event                20 µs                    0.6–1.8 µs
+//
+// (this package's figures re-measured 2026-12-02, load average 3–5, with
+// validTape; before it, 31–37 µs and 69–76 µs that day.)
 //
 // SDK figures: cd translate/testdata/sdkbench && go test -bench . -benchtime 100x
-// (a module of its own, so the proxy does not depend on the SDKs; decoding
+// (a module of its own, so the translators are measured without the SDKs,
+// which the proxy's own tests use only as clients; decoding
 // into anthropic.MessageNewParams alone is 3.5 ms and 1.7 MB). Ours:
 // go test -run '^$' -bench . -benchtime 3000x ./translate [-checked].
 //
 // The SDKs' params decode through their own reflection-based JSON layer
 // into typed unions, and re-encoding walks them again: two orders of
 // magnitude over the budget (50 µs per 50 KB request, 3 µs per stream
-// event). So the translators validate once with gjson (skipped with
-// Options.Checked when the proxy's body peek already did), walk the input
+// event). So the translators validate once (skipped with Options.Checked
+// when the proxy's body peek already did; valid.go accepts what gjson.Valid
+// does, eight bytes of a string at a time, and builds the tape in the same
+// pass: half gjson.Valid's time, and the tape for free), walk the input
 // without decoding strings (scan.go: gjson's ForEach unescapes every string it passes, a
 // copy of each system prompt and tool description), and append raw JSON
 // tokens — texts, ids, schemas, partial arguments — to the output. Strings
