@@ -29,7 +29,14 @@ TOOLS_BIN = $(or $(shell go env GOBIN),$(shell go env GOPATH)/bin)
 STATICCHECK = $(TOOLS_BIN)/staticcheck
 ACTIONLINT  = $(TOOLS_BIN)/actionlint
 
-.PHONY: help build run demo test fuzz bench profile lint tools docker-check screenshot clean
+# Claude Code, for its end-to-end test (claude_code_test.go): the npm package
+# at a pinned version (the last whose engines accept node 18 and 20; it ships
+# a native binary), installed into a git-ignored folder.
+CLAUDE_CODE_VERSION := 2.1.197
+CLAUDE_CODE_DIR     := .tools/claude-code
+CLAUDE_CODE         := $(CLAUDE_CODE_DIR)/node_modules/.bin/claude
+
+.PHONY: help build run demo test fuzz bench profile lint tools claude-code docker-check screenshot clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -44,6 +51,7 @@ demo: build ## run with a simulated upstream and demo traffic, no key needed (da
 	DB_PATH="$${DB_PATH:-./data/demo.db}" $(BIN) -demo
 
 test: ## go test -race on every package, then every fuzz target for 5s (TEST_FUZZTIME=…)
+	@$(MAKE) claude-code || echo "make test: Claude Code could not be installed (npm or its registry unreachable?): its test is skipped"
 	go test -race -count=1 ./...
 	bash .ci/fuzz $(TEST_FUZZTIME)
 
@@ -72,6 +80,15 @@ tools: ## install staticcheck and actionlint at the pinned versions if missing
 	@if ! "$(ACTIONLINT)" -version 2>/dev/null | grep -qxF "$(ACTIONLINT_VERSION)"; then \
 		echo "installing actionlint $(ACTIONLINT_VERSION)"; \
 		go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION); fi
+
+claude-code: ## install Claude Code (npm, pinned version) into .tools/ for its end-to-end test
+	@if "$(CLAUDE_CODE)" --version 2>/dev/null | grep -qF "$(CLAUDE_CODE_VERSION) "; then exit 0; fi; \
+	command -v npm >/dev/null || { echo "claude-code: npm not found (apt-get install nodejs npm)" >&2; exit 1; }; \
+	echo "installing @anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION) into $(CLAUDE_CODE_DIR)"; \
+	npm install --prefix "$(CLAUDE_CODE_DIR)" --no-save --no-audit --no-fund --loglevel=error \
+		--fetch-timeout=30000 --fetch-retries=1 "@anthropic-ai/claude-code@$(CLAUDE_CODE_VERSION)"; \
+	"$(CLAUDE_CODE)" --version | grep -qF "$(CLAUDE_CODE_VERSION) " || { \
+		echo "claude-code: $(CLAUDE_CODE) does not run (did npm skip its postinstall script?)" >&2; exit 1; }
 
 docker-check: build ## without Docker: check the Dockerfile, the static binary, -version and -healthcheck
 	go test -count=1 ./packaging/

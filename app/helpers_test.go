@@ -86,7 +86,7 @@ var families = []family{
 }
 
 // newUpstream starts a recording simulated upstream, closed at cleanup.
-func newUpstream(t *testing.T, opts sim.Options) *sim.Server {
+func newUpstream(t testing.TB, opts sim.Options) *sim.Server {
 	t.Helper()
 	opts.Record = true
 	srv, err := sim.New(opts)
@@ -146,7 +146,7 @@ func testConfig(urls, keys []string) Config {
 
 // proxy is a running llm-proxy under test.
 type proxy struct {
-	t      *testing.T
+	t      testing.TB
 	app    *App
 	base   string // http://127.0.0.1:port
 	logs   *testkit.SyncBuffer
@@ -156,7 +156,7 @@ type proxy struct {
 // startProxy validates cfg, builds the app with a logger writing to a buffer
 // and serves it on a loopback port until the test ends. At cleanup it shuts
 // the proxy down and checks that no key ever reached the log.
-func startProxy(t *testing.T, cfg Config) *proxy {
+func startProxy(t testing.TB, cfg Config) *proxy {
 	t.Helper()
 	require.NoError(t, cfg.Validate(), "config")
 	logs := &testkit.SyncBuffer{}
@@ -199,7 +199,7 @@ func startProxy(t *testing.T, cfg Config) *proxy {
 }
 
 // assertNoKeysIn fails the test when text contains any test key.
-func assertNoKeysIn(t *testing.T, what, text string) {
+func assertNoKeysIn(t testing.TB, what, text string) {
 	t.Helper()
 	for _, k := range allKeys {
 		assert.NotContains(t, text, k, "%s contains a key", what)

@@ -22,7 +22,7 @@ var routingEnv = map[string]string{"KEY_A": upKeyA, "KEY_B": upKeyB, "KEY_C": up
 
 // writeRoutingFile writes a routing file with {URL} replaced by url (and
 // {URL2} by url2) and returns its path.
-func writeRoutingFile(t *testing.T, dir, yaml, url, url2 string) string {
+func writeRoutingFile(t testing.TB, dir, yaml, url, url2 string) string {
 	t.Helper()
 	path := filepath.Join(dir, "llm-proxy.yaml")
 	yaml = strings.ReplaceAll(strings.ReplaceAll(yaml, "{URL2}", url2), "{URL}", url)
@@ -36,7 +36,7 @@ func writeRoutingFile(t *testing.T, dir, yaml, url, url2 string) string {
 }
 
 // startRouted starts a proxy with the routing file yaml in front of srv.
-func startRouted(t *testing.T, yaml string, srv *sim.Server, tweak func(*Config)) (*proxy, string) {
+func startRouted(t testing.TB, yaml string, srv *sim.Server, tweak func(*Config)) (*proxy, string) {
 	t.Helper()
 	dir := t.TempDir()
 	path := writeRoutingFile(t, dir, yaml, srv.URL(), "")

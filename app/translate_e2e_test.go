@@ -363,3 +363,40 @@ models:
 		t.Errorf("record: attempts %+v, served %q; want gpt-4o untranslated then claude-sonnet-4-5 translated", ev.Attempts, ev.ServedModel)
 	}
 }
+
+// TestTranslateE2E_PerTargetReasoningAndLimitField: an Anthropic client's
+// thinking, effort and max_tokens reach each OpenAI target as that target
+// says in the routing file: the first (no options) gets max_tokens and no
+// reasoning_effort; after its 429, the retry on the second (reasoning:
+// effort, max_tokens_field: max_completion_tokens) gets reasoning_effort
+// and max_completion_tokens, translated anew for it.
+func TestTranslateE2E_PerTargetReasoningAndLimitField(t *testing.T) {
+	plain := newUpstream(t, sim.Options{})
+	reasoner := newUpstream(t, sim.Options{})
+	path := writeRoutingFile(t, t.TempDir(), `targets:
+  - {name: plain, url: "{URL}", keys: ["${KEY_A}"], api: openai, models: ["o*"]}
+  - {name: reasoner, url: "{URL2}", keys: ["${KEY_B}"], api: openai, models: ["o*"], priority: 1, reasoning: effort, max_tokens_field: max_completion_tokens}
+`, plain.URL(), reasoner.URL())
+	cfg := testConfig(nil, nil)
+	cfg.ConfigFile = path
+	cfg.lookup = func(k string) (string, bool) { v, ok := routingEnv[k]; return v, ok }
+	p := startProxy(t, cfg)
+	plain.Push(sim.Step{Status: 429, Body: sim.OpenAIError("rate_limit_error", "Rate limit reached")})
+	a := p.call(request{path: "/v1/messages", keyHeader: "x-api-key",
+		body: `{"model":"o3","max_tokens":2048,"thinking":{"type":"adaptive"},"output_config":{"effort":"high"},"messages":[{"role":"user","content":"hi"}]}`})
+	wantStatus(t, a, 200)
+	if got := gjson.GetBytes(a.body, "type").String(); got != "message" {
+		t.Fatalf("answer %s", a.body)
+	}
+	first, second := plain.Requests()[0].Body, reasoner.Requests()[0].Body
+	if gjson.GetBytes(first, "max_tokens").Int() != 2048 || gjson.GetBytes(first, "max_completion_tokens").Exists() || gjson.GetBytes(first, "reasoning_effort").Exists() {
+		t.Errorf("plain target got %s", first)
+	}
+	if gjson.GetBytes(second, "max_completion_tokens").Int() != 2048 || gjson.GetBytes(second, "max_tokens").Exists() || gjson.GetBytes(second, "reasoning_effort").String() != "high" {
+		t.Errorf("reasoning target got %s", second)
+	}
+	ev := p.event(1)
+	if len(ev.Attempts) != 2 || !ev.Attempts[1].Translated {
+		t.Errorf("attempts %+v", ev.Attempts)
+	}
+}

@@ -21,7 +21,7 @@ func MaskKey(key string) string {
 func (r *Routing) Describe(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "targets (%d):\n", len(r.targets))
-	fmt.Fprintln(tw, "  NAME\tURL\tKEY\tAPI\tPRIORITY\tWEIGHT\tMODELS\tAUTH\tHEADERS")
+	fmt.Fprintln(tw, "  NAME\tURL\tKEY\tAPI\tPRIORITY\tWEIGHT\tMODELS\tAUTH\tHEADERS\tTRANSLATED AS")
 	for _, t := range r.targets {
 		models := make([]string, len(t.Models))
 		for i, g := range t.Models {
@@ -35,8 +35,15 @@ func (r *Routing) Describe(w io.Writer) error {
 		if auth == "" {
 			auth = "client's"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", t.Name, urlString(t.URL), MaskKey(t.Key), t.API,
-			t.Priority, t.Weight, strings.Join(models, ","), auth, dash(strings.Join(headers, ",")))
+		var as []string
+		if t.ReasoningEffort {
+			as = append(as, "reasoning_effort")
+		}
+		if t.MaxCompletionTokens {
+			as = append(as, "max_completion_tokens")
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", t.Name, urlString(t.URL), MaskKey(t.Key), t.API,
+			t.Priority, t.Weight, strings.Join(models, ","), auth, dash(strings.Join(headers, ",")), dash(strings.Join(as, ",")))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

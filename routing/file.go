@@ -76,6 +76,16 @@ type TargetSpec struct {
 	// Headers are extra headers sent upstream, in file order: [name, value].
 	Headers [][2]string
 	Auth    Auth
+	// ReasoningEffort (`reasoning: effort`; OpenAI-API targets) says the
+	// target takes reasoning_effort: an Anthropic client's thinking (or
+	// effort) is sent as it, and earlier thinking as reasoning_content.
+	// False (`none`, the default) drops thinking.
+	ReasoningEffort bool
+	// MaxCompletionTokens (`max_tokens_field: max_completion_tokens`;
+	// OpenAI-API targets) sends an Anthropic client's max_tokens as
+	// max_completion_tokens, which OpenAI's reasoning models require. False
+	// (`max_tokens`, the default) sends max_tokens.
+	MaxCompletionTokens bool
 	// Line is where the target's entry starts in the file (0 when not from a file).
 	Line int
 }
@@ -285,6 +295,9 @@ func (p *fileParser) targets(n *node, f *File) error {
 			gotName bool
 			gotURL  bool
 			gotKeys bool
+			// openAIOnly are the fields that only an OpenAI-API target takes.
+			openAIOnly []*node
+			openAIKeys []string
 		)
 		err := p.mapping(item, field, func(key string, k, v *node) error {
 			fk := field + "." + key
@@ -406,8 +419,36 @@ func (p *fileParser) targets(n *node, f *File) error {
 				default:
 					return p.errf(v, fk, "%q: use bearer or x-api-key", s)
 				}
+			case "reasoning":
+				s, err := p.str(v, fk)
+				if err != nil {
+					return err
+				}
+				switch s {
+				case "effort":
+					t.ReasoningEffort = true
+				case "none":
+					t.ReasoningEffort = false
+				default:
+					return p.errf(v, fk, "%q: use effort (thinking becomes reasoning_effort) or none", s)
+				}
+				openAIOnly, openAIKeys = append(openAIOnly, k), append(openAIKeys, fk)
+			case "max_tokens_field":
+				s, err := p.str(v, fk)
+				if err != nil {
+					return err
+				}
+				switch s {
+				case "max_completion_tokens":
+					t.MaxCompletionTokens = true
+				case "max_tokens":
+					t.MaxCompletionTokens = false
+				default:
+					return p.errf(v, fk, "%q: use max_tokens or max_completion_tokens", s)
+				}
+				openAIOnly, openAIKeys = append(openAIOnly, k), append(openAIKeys, fk)
 			default:
-				return p.errf(k, fk, "unknown field (known: name, url, keys, api, models, weight, priority, headers, auth)")
+				return p.errf(k, fk, "unknown field (known: name, url, keys, api, models, weight, priority, headers, auth, reasoning, max_tokens_field)")
 			}
 			return nil
 		})
@@ -427,6 +468,9 @@ func (p *fileParser) targets(n *node, f *File) error {
 			if t.URL.Hostname() == "api.anthropic.com" {
 				t.API = APIAnthropic
 			}
+		}
+		if t.API == APIAnthropic && len(openAIOnly) > 0 {
+			return p.errf(openAIOnly[0], openAIKeys[0], "only for targets that speak OpenAI's API (api: openai or any): it says how translated Anthropic requests are sent")
 		}
 		if t.Models == nil {
 			t.Models = []Glob{"*"}

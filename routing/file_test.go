@@ -20,6 +20,8 @@ const fullExample = `targets:
     priority: 0
     headers: {OpenAI-Organization: org-123}
     auth: bearer
+    reasoning: effort
+    max_tokens_field: max_completion_tokens
   - name: claude
     url: https://api.anthropic.com/v1
     keys: ["${ANTHROPIC_KEY}"]
@@ -66,6 +68,10 @@ func TestParse_FullExample(t *testing.T) {
 		{"weight", o1.Weight, 2},
 		{"headers", o1.Headers, [][2]string{{"OpenAI-Organization", "org-123"}}},
 		{"auth", o1.Auth, AuthBearer},
+		{"reasoning", o2.ReasoningEffort, true},
+		{"max_tokens_field", o2.MaxCompletionTokens, true},
+		{"deepseek reasoning default", d.ReasoningEffort, false},
+		{"deepseek max_tokens_field default", d.MaxCompletionTokens, false},
 		{"line", o2.Line, 2},
 		{"claude name (one key)", c.Name, "claude"},
 		{"claude api from host", c.API, APIAnthropic},
@@ -82,7 +88,7 @@ func TestParse_FullExample(t *testing.T) {
 		{"first_byte_timeout", f.Models[1].FirstByteTimeout, 20 * time.Second},
 		{"pattern key", f.Models[2].Name, "claude-opus-*"},
 		{"fallback_on", f.Models[2].FallbackOn, KindSet(0).With(KindRateLimit).With(KindContextLength)},
-		{"model line", f.Models[2].Line, 28},
+		{"model line", f.Models[2].Line, 30},
 	}
 	for _, c := range checks {
 		if !equal(c.got, c.want) {
@@ -103,6 +109,41 @@ func TestParse_Defaults(t *testing.T) {
 	got := f.Targets[0]
 	if got.Name != "a" || got.API != APIOpenAI || got.Weight != 1 || got.Priority != 0 || len(got.Models) != 1 || got.Models[0] != "*" || got.Auth != AuthClient {
 		t.Errorf("defaults: %+v", got)
+	}
+}
+
+// TestParse_TranslationOptions: reasoning and max_tokens_field, per target
+// (each key's target of an entry), on targets of the OpenAI API or any.
+func TestParse_TranslationOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name, fields          string
+		reasoning, completion bool
+	}{
+		{"defaults", "", false, false},
+		{"effort", "    reasoning: effort\n", true, false},
+		{"none", "    reasoning: none\n", false, false},
+		{"max_completion_tokens", "    max_tokens_field: max_completion_tokens\n", false, true},
+		{"max_tokens", "    max_tokens_field: max_tokens\n", false, false},
+		{"both, api any", "    api: any\n    reasoning: effort\n    max_tokens_field: max_completion_tokens\n", true, true},
+		{"from a variable", "    reasoning: ${R}\n", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := func(k string) (string, bool) {
+				if k == "R" {
+					return "effort", true
+				}
+				return lookupEnv(k)
+			}
+			f, err := Parse("f.yaml", []byte("targets:\n  - name: a\n    url: http://127.0.0.1:9/v1\n    keys: [k1, k2]\n"+tc.fields), env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, got := range f.Targets {
+				if got.ReasoningEffort != tc.reasoning || got.MaxCompletionTokens != tc.completion {
+					t.Errorf("%s: reasoning %v max_completion_tokens %v, want %v %v", got.Name, got.ReasoningEffort, got.MaxCompletionTokens, tc.reasoning, tc.completion)
+				}
+			}
+		})
 	}
 }
 
@@ -129,7 +170,13 @@ func TestParse_Errors(t *testing.T) {
 		{"priority not a number", t1 + "    priority: high\n", `f.yaml:5: targets[0].priority: not a number: "high"`},
 		{"priority negative", t1 + "    priority: -1\n", `f.yaml:5: targets[0].priority: -1 is out of range 0..1000`},
 		{"unknown top field", "target:\n  - name: a\n", `f.yaml:1: target: unknown field (known: targets, models)`},
-		{"unknown target field", t1 + "    wieght: 2\n", `f.yaml:5: targets[0].wieght: unknown field (known: name, url, keys, api, models, weight, priority, headers, auth)`},
+		{"unknown target field", t1 + "    wieght: 2\n", `f.yaml:5: targets[0].wieght: unknown field (known: name, url, keys, api, models, weight, priority, headers, auth, reasoning, max_tokens_field)`},
+		{"bad reasoning", t1 + "    reasoning: high\n", `f.yaml:5: targets[0].reasoning: "high": use effort (thinking becomes reasoning_effort) or none`},
+		{"reasoning not text", t1 + "    reasoning: [effort]\n", `f.yaml:5: targets[0].reasoning: not a text value`},
+		{"reasoning on anthropic", t1 + "    api: anthropic\n    reasoning: effort\n", `f.yaml:6: targets[0].reasoning: only for targets that speak OpenAI's API (api: openai or any): it says how translated Anthropic requests are sent`},
+		{"reasoning on anthropic host", "targets:\n  - name: c\n    reasoning: none\n    url: https://api.anthropic.com/v1\n    keys: [k]\n", `f.yaml:3: targets[0].reasoning: only for targets that speak OpenAI's API (api: openai or any): it says how translated Anthropic requests are sent`},
+		{"bad max_tokens_field", t1 + "    max_tokens_field: max_output_tokens\n", `f.yaml:5: targets[0].max_tokens_field: "max_output_tokens": use max_tokens or max_completion_tokens`},
+		{"max_tokens_field on anthropic", t1 + "    api: anthropic\n    max_tokens_field: max_tokens\n", `f.yaml:6: targets[0].max_tokens_field: only for targets that speak OpenAI's API (api: openai or any): it says how translated Anthropic requests are sent`},
 		{"unknown model field", t1 + "models:\n  gpt-4o:\n    falback: [x]\n", `f.yaml:7: models.gpt-4o.falback: unknown field (known: to, fallback, fallback_on, first_byte_timeout)`},
 		{"missing name", "targets:\n  - url: http://h/v1\n    keys: [k]\n", `f.yaml:2: targets[0].name: missing`},
 		{"missing url", "targets:\n  - name: a\n    keys: [k]\n", `f.yaml:2: targets[0].url: missing`},

@@ -1,8 +1,11 @@
 package translate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/tidwall/gjson"
 )
@@ -21,7 +24,7 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	defer releaseTape(root)
 	var f struct {
 		model, system, messages, tools, toolChoice, maxTokens, temperature,
-		topP, stop, metadata, stream, thinking gjson.Result
+		topP, stop, metadata, stream, thinking, outputConfig gjson.Result
 	}
 	var err *Error
 	each(root, func(k, v gjson.Result) bool {
@@ -50,6 +53,8 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 			f.stream = v
 		case "thinking":
 			f.thinking = v
+		case "output_config":
+			f.outputConfig = v
 		case "mcp_servers":
 			if len(v.Raw) > 2 {
 				err = refuse("mcp_servers", "MCP servers run by Anthropic have no OpenAI equivalent")
@@ -76,7 +81,7 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	}
 	out = key(out, "messages")
 	out = append(out, '[')
-	if out, err = systemMessage(out, f.system); err != nil {
+	if out, err = systemMessage(out, f.system, f.messages); err != nil {
 		return nil, err
 	}
 	i := 0
@@ -91,9 +96,14 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	out = append(out, ']')
 
 	if f.maxTokens.Type == gjson.Number {
-		// max_tokens, not max_completion_tokens: the OpenAI-compatible
-		// providers this serves (DeepSeek, Kimi, Qwen, vLLM, Ollama) all read it.
-		out = key(out, "max_tokens")
+		// max_tokens by default: the OpenAI-compatible providers this serves
+		// (DeepSeek, Kimi, Qwen, vLLM, Ollama) all read it; OpenAI's own
+		// reasoning models want max_completion_tokens (a target setting).
+		if o.MaxCompletionTokens {
+			out = key(out, "max_completion_tokens")
+		} else {
+			out = key(out, "max_tokens")
+		}
 		out = append(out, f.maxTokens.Raw...)
 	}
 	if f.temperature.Type == gjson.Number {
@@ -110,14 +120,14 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	}
 	if u := get(f.metadata, "user_id"); u.Type == gjson.String {
 		out = key(out, "user")
-		out = append(out, u.Raw...)
+		out = appendUser(out, u)
 	}
 	if f.stream.Type == gjson.True {
 		out = key(out, "stream")
 		out = append(out, `true,"stream_options":{"include_usage":true}`...)
 	}
 	if o.Reasoning {
-		if effort := reasoningEffort(f.thinking); effort != "" {
+		if effort := reasoningEffort(f.thinking, f.outputConfig); effort != "" {
 			out = key(out, "reasoning_effort")
 			out = appendString(out, effort)
 		}
@@ -128,8 +138,37 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 	return append(out, '}'), nil
 }
 
-// reasoningEffort maps Anthropic's thinking setting to reasoning_effort.
-func reasoningEffort(t gjson.Result) string {
+// maxOpenAIUser is the longest user OpenAI takes, in characters; a longer
+// one is refused with 400 "Invalid 'user': string too long".
+const maxOpenAIUser = 64
+
+// appendUser appends metadata.user_id as OpenAI's user: as it is when it
+// fits maxOpenAIUser, else its SHA-256 in hex (64 characters, one stable
+// value per id). Claude Code's id is a ~150-character JSON text.
+func appendUser(out []byte, u gjson.Result) []byte {
+	if len(u.Raw)-2 <= maxOpenAIUser { // the escaped form is never shorter
+		return append(out, u.Raw...)
+	}
+	s := str(u)
+	if utf8.RuneCountInString(s) <= maxOpenAIUser {
+		return append(out, u.Raw...)
+	}
+	sum := sha256.Sum256([]byte(s))
+	out = append(out, '"')
+	out = hex.AppendEncode(out, sum[:])
+	return append(out, '"')
+}
+
+// reasoningEffort maps Anthropic's effort (output_config.effort, which
+// Claude Code sends with adaptive thinking) or else its thinking setting to
+// reasoning_effort.
+func reasoningEffort(t, config gjson.Result) string {
+	switch e := get(config, "effort").Str; e {
+	case "low", "medium", "high":
+		return e
+	case "max":
+		return "high"
+	}
 	switch get(t, "type").Str {
 	case "enabled":
 		switch b := get(t, "budget_tokens").Int(); {
@@ -147,45 +186,70 @@ func reasoningEffort(t gjson.Result) string {
 }
 
 // systemMessage appends one system message for Anthropic's system (a string
-// or text blocks, joined with a blank line).
-func systemMessage(out []byte, system gjson.Result) ([]byte, *Error) {
-	switch {
-	case system.Type == gjson.String:
-		if system.Raw == `""` {
-			return out, nil
+// or text blocks, joined with a blank line) followed by the text of every
+// message whose role is "system" (Claude Code's mid-conversation system
+// messages), in order; nothing when all of it is empty. OpenAI-compatible
+// servers' chat templates often take a system message only first, and the
+// other direction folds OpenAI system messages found anywhere into
+// Anthropic's system the same way.
+func systemMessage(out []byte, system, messages gjson.Result) ([]byte, *Error) {
+	start := len(out)
+	out = append(out, `{"role":"system","content":"`...)
+	body := len(out)
+	out, err := appendSystemText(out, body, system, "system")
+	if err != nil {
+		return nil, err
+	}
+	i := 0
+	each(messages, func(_, m gjson.Result) bool {
+		if get(m, "role").Str == "system" {
+			out, err = appendSystemText(out, body, get(m, "content"), "messages["+strconv.Itoa(i)+"].content")
 		}
-		out = append(out, `{"role":"system","content":`...)
-		out = append(out, system.Raw...)
-		return append(out, '}'), nil
-	case system.IsArray():
-		start := len(out)
-		out = append(out, `{"role":"system","content":"`...)
-		body := len(out)
+		i++
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out) == body {
+		return out[:start], nil
+	}
+	return append(out, `"}`...), nil
+}
+
+// appendSystemText appends the escaped text of an Anthropic system value (a
+// string or text blocks) to out, each non-empty text after a blank line when
+// out already holds text past start.
+func appendSystemText(out []byte, start int, v gjson.Result, field string) ([]byte, *Error) {
+	add := func(s string) {
+		if s == "" {
+			return
+		}
+		if len(out) > start {
+			out = append(out, `\n\n`...)
+		}
+		out = append(out, s...)
+	}
+	switch {
+	case v.Type == gjson.String:
+		add(strBody(v))
+	case v.IsArray():
 		var err *Error
 		j := 0
-		each(system, func(_, b gjson.Result) bool {
+		each(v, func(_, b gjson.Result) bool {
 			if get(b, "type").Str != "text" {
-				err = refuse("system["+strconv.Itoa(j)+"].type", "only text is translated in system")
+				err = refuse(field+"["+strconv.Itoa(j)+"].type", "only text is translated in system")
 				return false
 			}
 			j++
-			if s := strBody(get(b, "text")); s != "" {
-				if len(out) > body {
-					out = append(out, `\n\n`...)
-				}
-				out = append(out, s...)
-			}
+			add(strBody(get(b, "text")))
 			return true
 		})
 		if err != nil {
 			return nil, err
 		}
-		if len(out) == body {
-			return out[:start], nil
-		}
-		return append(out, `"}`...), nil
-	case system.Exists() && system.Type != gjson.Null:
-		return nil, invalid("system", "a string or an array is required")
+	case v.Exists() && v.Type != gjson.Null:
+		return nil, invalid(field, "a string or an array is required")
 	}
 	return out, nil
 }
@@ -209,6 +273,8 @@ func messageToOpenAI(out []byte, m gjson.Result, i int, reasoning bool) ([]byte,
 		return true
 	})
 	switch role.Str {
+	case "system":
+		return out, nil // joined to the leading system message (systemMessage)
 	case "user":
 		return userToOpenAI(out, content, field)
 	case "assistant":

@@ -1,9 +1,12 @@
 package translate
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 )
@@ -122,4 +125,101 @@ func TestRequestAnthropicToOpenAI_ClaudeCode(t *testing.T) {
 	}
 	require.Equal(t, []string{"toolu_01Read", "toolu_02Edit", "toolu_03Todo", "toolu_04Bash"}, ids)
 	require.Equal(t, ids, results)
+}
+
+// TestRequestAnthropicToOpenAI_MidConversationSystemMessage: Claude Code
+// 2.1.x (beta mid-conversation-system-2026-04-07) sends a message with role
+// "system" among the messages (the agent types, after the first user turn);
+// it was refused with 400 "unknown role", so Claude Code could not start on
+// an OpenAI target. Its text joins the leading system message, in order, as
+// OpenAI system messages found anywhere join Anthropic's system in the other
+// direction (chat templates of OpenAI-compatible servers often accept a
+// system message only first).
+func TestRequestAnthropicToOpenAI_MidConversationSystemMessage(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+	}{
+		{"after top-level blocks",
+			`{"model":"m","system":[{"type":"text","text":"A"},{"type":"text","text":"B","cache_control":{"type":"ephemeral"}}],"messages":[{"role":"user","content":"hi"},{"role":"system","content":"C \"q\""},{"role":"user","content":"go"}]}`,
+			`{"model":"m","messages":[{"role":"system","content":"A\n\nB\n\nC \"q\""},{"role":"user","content":"hi"},{"role":"user","content":"go"}]}`},
+		{"after a top-level string",
+			`{"model":"m","system":"A","messages":[{"role":"user","content":"hi"},{"role":"system","content":[{"type":"text","text":"C"},{"type":"text","text":"D"}]}]}`,
+			`{"model":"m","messages":[{"role":"system","content":"A\n\nC\n\nD"},{"role":"user","content":"hi"}]}`},
+		{"no top-level system",
+			`{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"system","content":"C"},{"role":"user","content":"go"}]}`,
+			`{"model":"m","messages":[{"role":"system","content":"C"},{"role":"user","content":"hi"},{"role":"user","content":"go"}]}`},
+		{"first message",
+			`{"model":"m","messages":[{"role":"system","content":"C"}]}`,
+			`{"model":"m","messages":[{"role":"system","content":"C"}]}`},
+		{"empty text skipped",
+			`{"model":"m","system":"A","messages":[{"role":"user","content":"hi"},{"role":"system","content":[{"type":"text","text":""}]},{"role":"system","content":""}]}`,
+			`{"model":"m","messages":[{"role":"system","content":"A"},{"role":"user","content":"hi"}]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := RequestAnthropicToOpenAI(nil, []byte(tc.in), Options{})
+			require.NoError(t, err)
+			require.JSONEq(t, tc.want, string(out))
+		})
+	}
+	_, err := RequestAnthropicToOpenAI(nil, []byte(`{"model":"m","messages":[{"role":"user","content":"hi"},{"role":"system","content":[{"type":"image","source":{"type":"url","url":"http://x"}}]}]}`), Options{})
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, "messages[1].content[0].type", e.Field)
+}
+
+// TestRequestAnthropicToOpenAI_LongUserIDFitsOpenAIsLimit: Claude Code's
+// metadata.user_id is a ~150-character JSON text (device, account and
+// session ids); OpenAI refuses a user longer than 64 characters with 400
+// "Invalid 'user': string too long", so every Claude Code request failed on
+// OpenAI itself. A longer id is sent as its SHA-256 in hex (64 characters:
+// still one stable value per id); a short one as it is.
+func TestRequestAnthropicToOpenAI_LongUserIDFitsOpenAIsLimit(t *testing.T) {
+	long := `{\"device_id\":\"7f7bbbfb8e5691f8a7dd6133ee136cc900b0ee108a3078a28a24ea18736ec328\",\"account_uuid\":\"\",\"session_id\":\"4a5183f1-a361-4df1-adec-8edfcd290549\"}`
+	decoded := `{"device_id":"7f7bbbfb8e5691f8a7dd6133ee136cc900b0ee108a3078a28a24ea18736ec328","account_uuid":"","session_id":"4a5183f1-a361-4df1-adec-8edfcd290549"}`
+	sum := sha256.Sum256([]byte(decoded))
+	sixtyFour := strings.Repeat("é", 64) // 128 bytes, 64 characters: kept
+	for _, tc := range []struct{ id, want string }{
+		{long, hex.EncodeToString(sum[:])},
+		{"user_1", "user_1"},
+		{sixtyFour, sixtyFour},
+		{sixtyFour + "x", func() string { s := sha256.Sum256([]byte(sixtyFour + "x")); return hex.EncodeToString(s[:]) }()},
+	} {
+		out, err := RequestAnthropicToOpenAI(nil, []byte(`{"model":"m","metadata":{"user_id":"`+tc.id+`"},"messages":[{"role":"user","content":"hi"}]}`), Options{})
+		require.NoError(t, err)
+		var got struct{ User string }
+		require.NoError(t, json.Unmarshal(out, &got), "%s", out)
+		require.Equal(t, tc.want, got.User)
+		require.LessOrEqual(t, utf8.RuneCountInString(got.User), 64)
+	}
+}
+
+// TestRequestAnthropicToOpenAI_OutputConfigEffortWins: Claude Code sends
+// thinking {"type":"adaptive"} with output_config {"effort":"high"}; the
+// effort it asked for was ignored and adaptive mapped to "medium". With a
+// reasoning target, Anthropic's effort is reasoning_effort (max → high),
+// whatever the thinking setting; without it, the budget decides as before.
+func TestRequestAnthropicToOpenAI_OutputConfigEffortWins(t *testing.T) {
+	for _, tc := range []struct{ thinking, config, want string }{
+		{`{"type":"adaptive"}`, `{"effort":"high"}`, "high"},
+		{`{"type":"adaptive"}`, `{"effort":"low"}`, "low"},
+		{`{"type":"enabled","budget_tokens":2000}`, `{"effort":"max"}`, "high"},
+		{`{"type":"enabled","budget_tokens":2000}`, `{"effort":"medium"}`, "medium"},
+		{`{"type":"enabled","budget_tokens":2000}`, `{"effort":"extreme"}`, "low"}, // unknown: the budget decides
+		{`{"type":"adaptive"}`, `{}`, "medium"},
+		{`{"type":"disabled"}`, `{"effort":"low"}`, "low"},
+		{`{"type":"disabled"}`, `{}`, ""},
+	} {
+		body := `{"model":"m","thinking":` + tc.thinking + `,"output_config":` + tc.config + `,"messages":[{"role":"user","content":"hi"}]}`
+		out, err := RequestAnthropicToOpenAI(nil, []byte(body), Options{Reasoning: true})
+		require.NoError(t, err)
+		var got struct {
+			ReasoningEffort string `json:"reasoning_effort"`
+		}
+		require.NoError(t, json.Unmarshal(out, &got))
+		require.Equal(t, tc.want, got.ReasoningEffort, body)
+		out, err = RequestAnthropicToOpenAI(nil, []byte(body), Options{})
+		require.NoError(t, err)
+		require.NotContains(t, string(out), "reasoning_effort")
+		require.NotContains(t, string(out), "output_config")
+	}
 }

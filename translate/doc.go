@@ -25,20 +25,26 @@
 // inflates far less than ns/op, over several runs of -count 5):
 //
 //	                                SDK types                this package
-//	50 KB request → other API       5.4 ms (decode+encode,   30–65 µs (Options.Checked)
-//	                                no mapping counted)      78–134 µs (validating itself)
-//	one stream event                20 µs                    0.5–1.5 µs
+//	50 KB request → other API       5.4 ms (decode+encode,   23–28 µs (Options.Checked)
+//	                                no mapping counted)      38–44 µs (validating itself)
+//	one stream event                20 µs                    0.6–1.8 µs
+//
+// (this package's figures re-measured 2026-12-02, load average 3–5, with
+// validTape; before it, 31–37 µs and 69–76 µs that day.)
 //
 // SDK figures: cd translate/testdata/sdkbench && go test -bench . -benchtime 100x
-// (a module of its own, so the proxy does not depend on the SDKs; decoding
+// (a module of its own, so the translators are measured without the SDKs,
+// which the proxy's own tests use only as clients; decoding
 // into anthropic.MessageNewParams alone is 3.5 ms and 1.7 MB). Ours:
 // go test -run '^$' -bench . -benchtime 3000x ./translate [-checked].
 //
 // The SDKs' params decode through their own reflection-based JSON layer
 // into typed unions, and re-encoding walks them again: two orders of
 // magnitude over the budget (50 µs per 50 KB request, 3 µs per stream
-// event). So the translators validate once with gjson (skipped with
-// Options.Checked when the proxy's body peek already did), walk the input
+// event). So the translators validate once (skipped with Options.Checked
+// when the proxy's body peek already did; valid.go accepts what gjson.Valid
+// does, eight bytes of a string at a time, and builds the tape in the same
+// pass: half gjson.Valid's time, and the tape for free), walk the input
 // without decoding strings (scan.go: gjson's ForEach unescapes every string it passes, a
 // copy of each system prompt and tool description), and append raw JSON
 // tokens — texts, ids, schemas, partial arguments — to the output. Strings
@@ -69,7 +75,9 @@
 // web_search_options, functions/function_call, non-function tools.
 //
 // Anthropic → OpenAI (RequestAnthropicToOpenAI): system (string or blocks,
-// joined with a blank line) → one system message; text-only user content →
+// joined with a blank line), then the text of messages whose role is
+// "system" (Claude Code's mid-conversation system messages), in order → one
+// leading system message; text-only user content →
 // a string, else parts (images → image_url with a data URL or the URL,
 // base64 documents → file parts, text documents → text); tool_result blocks
 // → tool messages first (is_error marked with "Error: " in the text; their
@@ -78,11 +86,14 @@
 // redacted_thinking always dropped), tool_use →
 // tool_calls with input as the arguments string; tools (input_schema →
 // parameters), tool_choice (any → required, tool → named function),
-// disable_parallel_tool_use → parallel_tool_calls=false; max_tokens,
-// temperature, top_p, stop_sequences → stop, metadata.user_id → user;
-// stream asks for stream_options.include_usage; thinking → reasoning_effort
-// (budget < 4096 low, < 16384 medium, else high; adaptive → medium) only
-// with Options.Reasoning, else dropped. Dropped: top_k, context_management,
+// disable_parallel_tool_use → parallel_tool_calls=false; max_tokens (as
+// max_completion_tokens with Options.MaxCompletionTokens),
+// temperature, top_p, stop_sequences → stop, metadata.user_id → user (its
+// SHA-256 in hex when longer than OpenAI's 64 characters);
+// stream asks for stream_options.include_usage; output_config.effort (max
+// → high), else thinking → reasoning_effort (budget < 4096 low, < 16384
+// medium, else high; adaptive → medium) only with Options.Reasoning, else
+// dropped. Dropped: output_config, top_k, context_management,
 // cache_control, other metadata, service_tier, container. Refused: server
 // tools (web_search, code_execution, bash/text_editor/computer types) and
 // their blocks, mcp_servers, unknown content blocks.

@@ -19,7 +19,8 @@ var update = flag.Bool("update", false, "rewrite testdata/*/*.golden.* from the 
 
 // goldenOptions are the options every golden case runs with; a case whose
 // name contains "reasoning" sets Reasoning, "include_usage" IncludeUsage,
-// "max_tokens_setting" MaxTokens 1000.
+// "max_tokens_setting" MaxTokens 1000, "as_max_completion_tokens"
+// MaxCompletionTokens.
 func goldenOptions(name string) Options {
 	o := Options{ID: "req1", Created: 1700000000}
 	o.Reasoning = strings.Contains(name, "reasoning")
@@ -27,6 +28,7 @@ func goldenOptions(name string) Options {
 	if strings.Contains(name, "max_tokens_setting") {
 		o.MaxTokens = 1000
 	}
+	o.MaxCompletionTokens = strings.Contains(name, "as_max_completion_tokens")
 	return o
 }
 

@@ -30,12 +30,18 @@ func parse(b []byte) (gjson.Result, bool) {
 }
 
 // parseRequest validates b (unless o.Checked) and returns its root with a
-// tape (scan.go), or ok=false.
+// tape (scan.go), or ok=false. Validation builds the tape in the same pass
+// (validTape); a checked body only gets its tape built.
 func parseRequest(b []byte, o *Options) (gjson.Result, bool) {
-	if !o.Checked && !gjson.ValidBytes(b) {
-		return gjson.Result{}, false
+	s := view(b)
+	var t []int
+	if !o.Checked {
+		var ok bool
+		if t, ok = validTape(s); !ok {
+			return gjson.Result{}, false
+		}
 	}
-	r := root(view(b))
+	r := root(s, t)
 	return r, r.Exists()
 }
 

@@ -16,6 +16,11 @@ type Options struct {
 	// Reasoning says the OpenAI target has a reasoning setting
 	// (reasoning_effort): Anthropic thinking maps to it; false drops thinking.
 	Reasoning bool
+	// MaxCompletionTokens says the OpenAI target takes the limit as
+	// max_completion_tokens (OpenAI's reasoning models refuse max_tokens);
+	// false sends max_tokens, which every OpenAI-compatible server reads
+	// (requests towards an OpenAI target).
+	MaxCompletionTokens bool
 	// ID names the answer when the upstream gave no id, and is the stem of
 	// tool-call ids generated when the upstream gave none (answers, streams).
 	// Unique per request (e.g. the proxy's request id); empty means "gen".
@@ -25,7 +30,7 @@ type Options struct {
 	Created int64
 	// Checked says the request body already passed gjson.Valid (the proxy's
 	// body peek checks every request): the request translators then skip
-	// their own check, a third of their CPU on a 50 KB body. Leave it false
+	// their own check, 40% of their CPU on a 50 KB body. Leave it false
 	// for input nobody checked: without the check, invalid JSON in can give
 	// invalid JSON out (never a panic).
 	Checked bool

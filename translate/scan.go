@@ -258,19 +258,21 @@ func tapeEnd(t []int, p int) int {
 	return -1
 }
 
-// root returns the top-level value of a request body with its tape.
-func root(s string) gjson.Result {
+// root returns the top-level value of a request body with its tape: t
+// when not nil (validTape's), else one built here.
+func root(s string, t []int) gjson.Result {
 	i := skipSpace(s, 0)
 	if i >= len(s) {
 		return gjson.Result{}
 	}
-	e := valueEnd(s, i)
 	if s[i] == '{' || s[i] == '[' {
-		t := buildTape(s)
+		if t == nil {
+			t = buildTape(s)
+		}
 		if t == nil {
 			return gjson.Result{}
 		}
-		e = tapeEnd(t, i)
+		e := tapeEnd(t, i)
 		if e <= i {
 			return gjson.Result{}
 		}
@@ -278,6 +280,7 @@ func root(s string) gjson.Result {
 		r.Index, r.Indexes = i, t
 		return r
 	}
+	e := valueEnd(s, i)
 	if e <= i {
 		return gjson.Result{}
 	}

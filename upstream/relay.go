@@ -84,6 +84,11 @@ type Request struct {
 	// translate is the current step's translation (routing file): the key
 	// goes in the target API's header style.
 	translate translate.Direction
+	// clientBody is the client's body when Body is its translation, and
+	// translatedFor the target options Body was made with: a target with
+	// other options gets its own translation.
+	clientBody    []byte
+	translatedFor targetOptions
 }
 
 // Outcome is how the attempt loop ended.

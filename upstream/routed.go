@@ -190,7 +190,9 @@ func (rl *Relay) translateStep(step *routing.Step, req *Request, in *Request, re
 		res.Outcome, res.Refusal = Refused, &translate.Error{Status: 400, Field: "Content-Encoding", Message: "Content-Encoding: a compressed body cannot be translated to the target's API"}
 		return true
 	}
-	body, err := d.Request(nil, req.Body, translate.Options{Model: step.Model, MaxTokens: rl.opts.TranslateMaxTokens, Checked: req.BodyChecked})
+	// With the default target options; runModel translates again for a
+	// target that has others (the options change no refusal).
+	body, err := d.Request(nil, req.Body, rl.translateOptions(step, req, targetOptions{}))
 	if err != nil {
 		te, ok := err.(*translate.Error)
 		if !ok {
@@ -202,7 +204,41 @@ func (rl *Relay) translateStep(step *routing.Step, req *Request, in *Request, re
 	}
 	// The query (Claude Code's ?beta=true) belongs to the client's API: not carried over.
 	in.Body, in.Path, in.Query = body, []byte(path[len("/v1"):]), nil
+	in.clientBody, in.translatedFor = req.Body, targetOptions{}
 	return false
+}
+
+// targetOptions are a routing target's translation settings (for an
+// Anthropic client in front of an OpenAI target).
+type targetOptions struct {
+	reasoning, completionTokens bool
+}
+
+func optionsOf(rt *routing.Target, d translate.Direction) targetOptions {
+	if d != translate.AnthropicToOpenAI {
+		return targetOptions{}
+	}
+	return targetOptions{reasoning: rt.ReasoningEffort, completionTokens: rt.MaxCompletionTokens}
+}
+
+// translateOptions are the translation options of a step's request for a
+// target with options to.
+func (rl *Relay) translateOptions(step *routing.Step, req *Request, to targetOptions) translate.Options {
+	return translate.Options{Model: step.Model, MaxTokens: rl.opts.TranslateMaxTokens, Checked: req.BodyChecked,
+		Reasoning: to.reasoning, MaxCompletionTokens: to.completionTokens}
+}
+
+// translateFor makes in.Body the translation for target rt when rt's
+// options differ from those it was made with. The options change no
+// refusal, so the translation that passed with the defaults passes here.
+func (rl *Relay) translateFor(step *routing.Step, in *Request, rt *routing.Target) {
+	to := optionsOf(rt, in.translate)
+	if in.translate == translate.None || to == in.translatedFor {
+		return
+	}
+	if body, err := in.translate.Request(nil, in.clientBody, rl.translateOptions(step, in, to)); err == nil {
+		in.Body, in.translatedFor = body, to
+	}
 }
 
 // runModel makes the attempts of one model. done means res is final (an
@@ -237,6 +273,7 @@ func (rl *Relay) runModel(rs *routedTargets, plan *routing.Plan, step *routing.S
 			return 0, true
 		}
 		t := rs.targets[rt.Index]
+		rl.translateFor(step, in, rt)
 		start := time.Now()
 		a := rl.attempt(t, in)
 		resp, reason := a.resp, a.reason

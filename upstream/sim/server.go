@@ -496,6 +496,8 @@ type call struct {
 	seq   int64 // 1-based request number, for ids
 	nth   int   // how many requests with rec.ID came before this one
 	fault Fault // drawn by Chaos for a default answer
+	// beforeEvent is Step.BeforeEvent of the step being answered.
+	beforeEvent func(i int)
 
 	// clientGone is closed when the client left: the request context, or
 	// after a hijack the connection reader.
@@ -616,7 +618,13 @@ func (c *call) sendEvents(events []string, first, interval time.Duration) bool {
 		if i == 0 {
 			d = first
 		}
-		if !c.wait(d) || !c.writeFlush(ev) {
+		if !c.wait(d) {
+			return false
+		}
+		if c.beforeEvent != nil {
+			c.beforeEvent(i)
+		}
+		if !c.writeFlush(ev) {
 			return false
 		}
 	}

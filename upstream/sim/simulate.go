@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // family selects the error shape: Anthropic for /v1/messages*, else OpenAI.
@@ -82,11 +83,20 @@ func (c *call) writeError(fam family, kind errKind) {
 	c.writeBody(errStatus[kind], "application/json", errorBody(fam, kind, c.r))
 }
 
+// MaxOpenAIUser is the longest "user" a chat completion takes, in
+// characters: longer ones get OpenAI's 400 string_above_max_length.
+const MaxOpenAIUser = 64
+
 // simRequest is what the simulation reads from a request body.
 type simRequest struct {
 	model  string
 	stream bool
-	inputs int // embeddings: number of inputs
+	inputs int    // embeddings: number of inputs
+	user   string // chat completions: OpenAI's user
+	// effort is a chat completion's reasoning_effort: a streamed answer
+	// then reasons first (a reasoning_content chunk, as DeepSeek, Kimi or
+	// vLLM stream it).
+	effort string
 }
 
 // parseLoose reads model, stream and input from a JSON body, ignoring
@@ -96,11 +106,15 @@ func parseLoose(body []byte) simRequest {
 		Model  any `json:"model"`
 		Stream any `json:"stream"`
 		Input  any `json:"input"`
+		User   any `json:"user"`
+		Effort any `json:"reasoning_effort"`
 	}
 	_ = json.Unmarshal(body, &raw) // a valid non-object body just yields zero fields
 	var req simRequest
 	req.model, _ = raw.Model.(string)
 	req.stream, _ = raw.Stream.(bool)
+	req.user, _ = raw.User.(string)
+	req.effort, _ = raw.Effort.(string)
 	req.inputs = 1
 	if in, ok := raw.Input.([]any); ok && len(in) > 0 {
 		req.inputs = len(in)
@@ -159,6 +173,13 @@ func (c *call) simulate(fam family) {
 			return
 		}
 		req = parseLoose(c.rec.Body)
+	}
+	if n := utf8.RuneCountInString(req.user); n > MaxOpenAIUser && path == "/v1/chat/completions" {
+		// As OpenAI: Claude Code's metadata.user_id, passed on as it is, is refused.
+		c.writeBody(http.StatusBadRequest, "application/json", mustJSON(map[string]any{"error": map[string]any{
+			"message": fmt.Sprintf("Invalid 'user': string too long. Expected a string with maximum length %d, but got a string with length %d instead.", MaxOpenAIUser, n),
+			"type":    "invalid_request_error", "param": "user", "code": "string_above_max_length"}}))
+		return
 	}
 	if share := c.s.opts.RateLimitShare; share > 0 && rand.Float64() < share {
 		c.writeError(fam, errRateLimit)
@@ -227,10 +248,25 @@ func (c *call) chatCompletions(req simRequest, id string) {
 	text := SimulatedText(c.s.opts.StreamChunks)
 	in, out := EstimateTokens(c.rec.Body), len(text)
 	if req.stream {
-		c.streamDefault(newChunkMeta("chatcmpl-sim-"+id, model).stream(text, in, out))
+		c.streamDefault(withReasoning(req, newChunkMeta("chatcmpl-sim-"+id, model).stream(text, in, out)))
 		return
 	}
 	c.jsonAnswer(openAICompletion("chatcmpl-sim-"+id, model, strings.Join(text, ""), in, out))
+}
+
+// ReasoningText is what a streamed chat completion reasons when asked
+// with reasoning_effort, followed by the effort asked.
+const ReasoningText = "Reasoning at effort "
+
+// withReasoning puts a reasoning_content chunk after the role chunk of a
+// chat completions stream when the request gave reasoning_effort.
+func withReasoning(req simRequest, events []string) []string {
+	if req.effort == "" || len(events) == 0 {
+		return events
+	}
+	m := newChunkMeta("chatcmpl-sim-reasoning", "")
+	r := m.chunk([]oaChunkChoice{{Delta: oaDelta{Reasoning: ReasoningText + req.effort + "."}}}, nil)
+	return append([]string{events[0], r}, events[1:]...)
 }
 
 func (c *call) messages(req simRequest, id string) {

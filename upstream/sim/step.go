@@ -38,6 +38,14 @@ type Step struct {
 	// Interval is the pause between stream events.
 	Interval time.Duration
 
+	// BeforeEvent, when set, is called with each event's index just before
+	// that event is written (after FirstDelay or Interval), on the
+	// handler's goroutine: it may block, e.g. to hold event i until the
+	// client has seen what the proxy made of event i-1, and may note the
+	// time the event leaves. It must return once the test is over (bound
+	// its wait). Used by plain Events answers (no Fault).
+	BeforeEvent func(i int)
+
 	// HeaderDelay is a pause before anything is written (a silent
 	// upstream), faults included; it ends early if the client goes away.
 	HeaderDelay time.Duration
@@ -210,6 +218,7 @@ func (c *call) runStep(st *Step) {
 	case st.Fault == FaultPauseMidEvent:
 		c.pauseMidEvent(st)
 	case st.Events != nil:
+		c.beforeEvent = st.BeforeEvent
 		c.stream(st.status(), st.Events, st.FirstDelay, st.Interval)
 	default:
 		c.writeBody(st.status(), "application/json", st.Body)

@@ -57,6 +57,40 @@ func TestStep_EventsArriveSeparately(t *testing.T) {
 	assert.Equal(t, "/v1/messages", waitGone(t, s).Path)
 }
 
+// TestStep_BeforeEventHoldsEachEvent: BeforeEvent runs before each event is
+// written, so a test can hold event 1 until the client read event 0.
+func TestStep_BeforeEventHoldsEachEvent(t *testing.T) {
+	s := newServer(t, Options{})
+	read := make(chan struct{})
+	held := make(chan int, 2)
+	s.Push(Step{Events: []string{"data: 0\n\n", "data: 1\n\n"}, BeforeEvent: func(i int) {
+		held <- i
+		if i == 1 {
+			select {
+			case <-read:
+			case <-time.After(waitTimeout):
+			}
+		}
+	}})
+	ctx, cancel := withTimeout(t)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", s.URL()+"/messages", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	resp, err := newClient(t, 0).Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "data: 0\n", line, "event 0 arrives while event 1 is held")
+	close(read)
+	rest, err := io.ReadAll(br)
+	require.NoError(t, err)
+	assert.Equal(t, "\ndata: 1\n\n", string(rest))
+	assert.Equal(t, 0, <-held)
+	assert.Equal(t, 1, <-held)
+}
+
 func TestStep_HeaderDelayEndsWhenClientLeaves(t *testing.T) {
 	s := newServer(t, Options{})
 	s.Push(Step{HeaderDelay: time.Hour, Body: `{}`})

@@ -17,7 +17,8 @@ import (
 //   - else when the request offers a tool with a "file_path" or "path"
 //     property and the last user text names an absolute path, the answer
 //     calls that tool with that path (finish_reason tool_calls / stop_reason
-//     tool_use);
+//     tool_use): a tool that requires no other parameter first, file_path
+//     before path, else the first such tool;
 //   - else the usual simulated text.
 
 // absPath finds an absolute file path in a prompt.
@@ -46,19 +47,35 @@ func toolTurn(body []byte) (call *ToolCall, reply string, ok bool) {
 		return nil, "", false
 	}
 	m := all[len(all)-1]
+	// The tool a path alone can call, file_path before path (Claude Code
+	// lists Edit, which requires more, before Read, and EnterWorktree's
+	// optional path before both); else the first with such a property.
 	var name, prop string
+	best := 0
 	gjson.GetBytes(body, "tools").ForEach(func(_, t gjson.Result) bool {
-		n, props := t.Get("name"), t.Get("input_schema.properties")
+		n, schema := t.Get("name"), t.Get("input_schema")
 		if !n.Exists() {
-			n, props = t.Get("function.name"), t.Get("function.parameters.properties")
+			n, schema = t.Get("function.name"), t.Get("function.parameters")
 		}
-		for _, p := range []string{"file_path", "path"} {
-			if props.Get(p).Exists() {
-				name, prop = n.String(), p
-				return false
+		for i, p := range []string{"file_path", "path"} {
+			if !schema.Get("properties").Get(p).Exists() {
+				continue
 			}
+			alone := true
+			schema.Get("required").ForEach(func(_, r gjson.Result) bool {
+				alone = r.String() == p
+				return alone
+			})
+			score := 2 - i // file_path 2, path 1; +2 when nothing else is required
+			if alone {
+				score += 2
+			}
+			if score > best {
+				name, prop, best = n.String(), p, score
+			}
+			break
 		}
-		return true
+		return best < 4
 	})
 	if name == "" {
 		return nil, "", false
@@ -106,12 +123,12 @@ func (c *call) openAIToolTurn(req simRequest, model, id string) bool {
 	in := EstimateTokens(c.rec.Body)
 	switch {
 	case tc != nil && req.stream:
-		c.streamDefault(OpenAIToolCallStream("", []ToolCall{*tc}, in, 10))
+		c.streamDefault(withReasoning(req, OpenAIToolCallStream("", []ToolCall{*tc}, in, 10)))
 	case tc != nil:
 		c.jsonAnswer(OpenAIToolCallAnswer("", []ToolCall{*tc}, in, 10))
 	case req.stream:
 		text := strings.SplitAfter(reply, " ")
-		c.streamDefault(newChunkMeta("chatcmpl-sim-"+id, model).stream(text, in, len(text)))
+		c.streamDefault(withReasoning(req, newChunkMeta("chatcmpl-sim-"+id, model).stream(text, in, len(text))))
 	default:
 		c.jsonAnswer(openAICompletion("chatcmpl-sim-"+id, model, reply, in, len(strings.Fields(reply))))
 	}
