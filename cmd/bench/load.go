@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ var (
 func newClient(addr string, conns int, stream bool, timeout time.Duration) *fasthttp.HostClient {
 	return &fasthttp.HostClient{
 		Addr:                      addr,
+		Dial:                      dialSpread,
 		MaxConns:                  conns,
 		MaxConnWaitTimeout:        timeout,
 		MaxIdleConnDuration:       time.Minute,
@@ -40,6 +42,28 @@ func newClient(addr string, conns int, stream bool, timeout time.Duration) *fast
 		DisablePathNormalizing:    true,
 		StreamResponseBody:        stream,
 	}
+}
+
+// clientAddrs is how many loopback source addresses the load comes from.
+const clientAddrs = 16
+
+var dialSeq atomic.Uint32
+
+// dialSpread dials addr from 127.0.0.1 to 127.0.0.16 in turn when addr is an
+// IPv4 loopback address: the load comes from many clients, as it does in
+// use, rather than from one address, which the proxy's default
+// MAX_CONNS_PER_IP (1024) would cap — 5,000 streams from one address are
+// refused by design. (All of 127.0.0.0/8 is local on Linux.)
+func dialSpread(addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() && ip.To4() != nil {
+		d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(dialSeq.Add(1)%clientAddrs+1))}
+	}
+	return d.Dial("tcp4", addr)
 }
 
 func newRequest(ep endpoint, body []byte) *fasthttp.Request {
