@@ -1,6 +1,7 @@
 package app
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -398,5 +399,28 @@ func TestTranslateE2E_PerTargetReasoningAndLimitField(t *testing.T) {
 	ev := p.event(1)
 	if len(ev.Attempts) != 2 || !ev.Attempts[1].Translated {
 		t.Errorf("attempts %+v", ev.Attempts)
+	}
+}
+
+// TestTranslateE2E_MaxOutputTokensCapsClaudeCodesLimit: Claude Code asks for
+// max_tokens 64000, which a provider with a lower limit (DeepSeek: 8192)
+// refuses with 400; a target's max_output_tokens lowers a larger limit to
+// it and leaves a smaller one as it is.
+func TestTranslateE2E_MaxOutputTokensCapsClaudeCodesLimit(t *testing.T) {
+	up := newUpstream(t, sim.Options{})
+	path := writeRoutingFile(t, t.TempDir(), `targets:
+  - {name: deepseek, url: "{URL}", keys: ["${KEY_A}"], api: openai, max_output_tokens: 8192}
+`, up.URL(), "")
+	cfg := testConfig(nil, nil)
+	cfg.ConfigFile = path
+	cfg.lookup = func(k string) (string, bool) { v, ok := routingEnv[k]; return v, ok }
+	p := startProxy(t, cfg)
+	for i, tc := range []struct{ asked, sent int64 }{{64000, 8192}, {2048, 2048}} {
+		a := p.call(request{path: "/v1/messages", keyHeader: "x-api-key",
+			body: `{"model":"deepseek-chat","max_tokens":` + strconv.FormatInt(tc.asked, 10) + `,"messages":[{"role":"user","content":"hi"}]}`})
+		wantStatus(t, a, 200)
+		if got := gjson.GetBytes(up.Requests()[i].Body, "max_tokens").Int(); got != tc.sent {
+			t.Errorf("asked %d: upstream got max_tokens %d, want %d", tc.asked, got, tc.sent)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package routing
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 )
@@ -41,6 +42,9 @@ func (r *Routing) Describe(w io.Writer) error {
 		}
 		if t.MaxCompletionTokens {
 			as = append(as, "max_completion_tokens")
+		}
+		if t.MaxOutputTokens > 0 {
+			as = append(as, "output<="+strconv.Itoa(t.MaxOutputTokens))
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", t.Name, urlString(t.URL), MaskKey(t.Key), t.API,
 			t.Priority, t.Weight, strings.Join(models, ","), auth, dash(strings.Join(headers, ",")), dash(strings.Join(as, ",")))

@@ -12,7 +12,7 @@ func TestRouting_Describe(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{"targets (4):", "openai#1", "openai#2", "sk-…1111", "sk-…2222", "https://api.anthropic.com/v1", "anthropic", "gpt-*,o*,text-embedding-*", "OpenAI-Organization", "reasoning_effort,max_completion_tokens",
+	for _, want := range []string{"targets (4):", "openai#1", "openai#2", "sk-…1111", "sk-…2222", "https://api.anthropic.com/v1", "anthropic", "gpt-*,o*,text-embedding-*", "OpenAI-Organization", "reasoning_effort,max_completion_tokens", "output<=8192",
 		"models (3):", "fast", "gpt-4o-mini", "gpt-4o-mini,claude-sonnet-4-5", "rate_limit, context_length", "20s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)

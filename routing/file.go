@@ -86,6 +86,11 @@ type TargetSpec struct {
 	// max_completion_tokens, which OpenAI's reasoning models require. False
 	// (`max_tokens`, the default) sends max_tokens.
 	MaxCompletionTokens bool
+	// MaxOutputTokens (`max_output_tokens`; OpenAI-API targets) is the most
+	// output tokens the target accepts: a translated Anthropic request asking
+	// for more (Claude Code asks for 64000; DeepSeek takes 8192) is sent with
+	// this limit instead of being refused upstream. 0: no cap.
+	MaxOutputTokens int
 	// Line is where the target's entry starts in the file (0 when not from a file).
 	Line int
 }
@@ -447,8 +452,13 @@ func (p *fileParser) targets(n *node, f *File) error {
 					return p.errf(v, fk, "%q: use max_tokens or max_completion_tokens", s)
 				}
 				openAIOnly, openAIKeys = append(openAIOnly, k), append(openAIKeys, fk)
+			case "max_output_tokens":
+				if t.MaxOutputTokens, err = p.integer(v, fk, 1, 1<<30); err != nil {
+					return err
+				}
+				openAIOnly, openAIKeys = append(openAIOnly, k), append(openAIKeys, fk)
 			default:
-				return p.errf(k, fk, "unknown field (known: name, url, keys, api, models, weight, priority, headers, auth, reasoning, max_tokens_field)")
+				return p.errf(k, fk, "unknown field (known: name, url, keys, api, models, weight, priority, headers, auth, reasoning, max_tokens_field, max_output_tokens)")
 			}
 			return nil
 		})

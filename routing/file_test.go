@@ -32,6 +32,7 @@ const fullExample = `targets:
     models: ["deepseek-*"]
     priority: 1
     weight: ${W}
+    max_output_tokens: 8192
 
 models:
   fast:
@@ -72,6 +73,8 @@ func TestParse_FullExample(t *testing.T) {
 		{"max_tokens_field", o2.MaxCompletionTokens, true},
 		{"deepseek reasoning default", d.ReasoningEffort, false},
 		{"deepseek max_tokens_field default", d.MaxCompletionTokens, false},
+		{"deepseek max_output_tokens", d.MaxOutputTokens, 8192},
+		{"openai max_output_tokens default", o2.MaxOutputTokens, 0},
 		{"line", o2.Line, 2},
 		{"claude name (one key)", c.Name, "claude"},
 		{"claude api from host", c.API, APIAnthropic},
@@ -88,7 +91,7 @@ func TestParse_FullExample(t *testing.T) {
 		{"first_byte_timeout", f.Models[1].FirstByteTimeout, 20 * time.Second},
 		{"pattern key", f.Models[2].Name, "claude-opus-*"},
 		{"fallback_on", f.Models[2].FallbackOn, KindSet(0).With(KindRateLimit).With(KindContextLength)},
-		{"model line", f.Models[2].Line, 30},
+		{"model line", f.Models[2].Line, 31},
 	}
 	for _, c := range checks {
 		if !equal(c.got, c.want) {
@@ -147,6 +150,24 @@ func TestParse_TranslationOptions(t *testing.T) {
 	}
 }
 
+// TestParse_MaxOutputTokens: a per-target cap on translated requests' output
+// limit; none by default.
+func TestParse_MaxOutputTokens(t *testing.T) {
+	f, err := Parse("f.yaml", []byte(`targets:
+  - {name: deepseek, url: "http://127.0.0.1:9/v1", keys: [k], max_output_tokens: 8192}
+  - {name: other, url: "http://127.0.0.1:9/v1", keys: [k2], api: any}
+`), lookupEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Targets[0].MaxOutputTokens; got != 8192 {
+		t.Errorf("deepseek: max_output_tokens %d, want 8192", got)
+	}
+	if got := f.Targets[1].MaxOutputTokens; got != 0 {
+		t.Errorf("other: max_output_tokens %d, want 0 (no cap)", got)
+	}
+}
+
 func TestParse_ModelsOnly(t *testing.T) {
 	f, err := Parse("f.yaml", []byte("models:\n  fast: {to: gpt-4o-mini}\n"), lookupEnv)
 	if err != nil {
@@ -170,13 +191,16 @@ func TestParse_Errors(t *testing.T) {
 		{"priority not a number", t1 + "    priority: high\n", `f.yaml:5: targets[0].priority: not a number: "high"`},
 		{"priority negative", t1 + "    priority: -1\n", `f.yaml:5: targets[0].priority: -1 is out of range 0..1000`},
 		{"unknown top field", "target:\n  - name: a\n", `f.yaml:1: target: unknown field (known: targets, models)`},
-		{"unknown target field", t1 + "    wieght: 2\n", `f.yaml:5: targets[0].wieght: unknown field (known: name, url, keys, api, models, weight, priority, headers, auth, reasoning, max_tokens_field)`},
+		{"unknown target field", t1 + "    wieght: 2\n", `f.yaml:5: targets[0].wieght: unknown field (known: name, url, keys, api, models, weight, priority, headers, auth, reasoning, max_tokens_field, max_output_tokens)`},
 		{"bad reasoning", t1 + "    reasoning: high\n", `f.yaml:5: targets[0].reasoning: "high": use effort (thinking becomes reasoning_effort) or none`},
 		{"reasoning not text", t1 + "    reasoning: [effort]\n", `f.yaml:5: targets[0].reasoning: not a text value`},
 		{"reasoning on anthropic", t1 + "    api: anthropic\n    reasoning: effort\n", `f.yaml:6: targets[0].reasoning: only for targets that speak OpenAI's API (api: openai or any): it says how translated Anthropic requests are sent`},
 		{"reasoning on anthropic host", "targets:\n  - name: c\n    reasoning: none\n    url: https://api.anthropic.com/v1\n    keys: [k]\n", `f.yaml:3: targets[0].reasoning: only for targets that speak OpenAI's API (api: openai or any): it says how translated Anthropic requests are sent`},
 		{"bad max_tokens_field", t1 + "    max_tokens_field: max_output_tokens\n", `f.yaml:5: targets[0].max_tokens_field: "max_output_tokens": use max_tokens or max_completion_tokens`},
 		{"max_tokens_field on anthropic", t1 + "    api: anthropic\n    max_tokens_field: max_tokens\n", `f.yaml:6: targets[0].max_tokens_field: only for targets that speak OpenAI's API (api: openai or any): it says how translated Anthropic requests are sent`},
+		{"max_output_tokens zero", t1 + "    max_output_tokens: 0\n", `f.yaml:5: targets[0].max_output_tokens: 0 is out of range 1..1073741824`},
+		{"max_output_tokens not a number", t1 + "    max_output_tokens: 8k\n", `f.yaml:5: targets[0].max_output_tokens: not a number: "8k"`},
+		{"max_output_tokens on anthropic", t1 + "    api: anthropic\n    max_output_tokens: 8192\n", `f.yaml:6: targets[0].max_output_tokens: only for targets that speak OpenAI's API (api: openai or any): it says how translated Anthropic requests are sent`},
 		{"unknown model field", t1 + "models:\n  gpt-4o:\n    falback: [x]\n", `f.yaml:7: models.gpt-4o.falback: unknown field (known: to, fallback, fallback_on, first_byte_timeout)`},
 		{"missing name", "targets:\n  - url: http://h/v1\n    keys: [k]\n", `f.yaml:2: targets[0].name: missing`},
 		{"missing url", "targets:\n  - name: a\n    keys: [k]\n", `f.yaml:2: targets[0].url: missing`},

@@ -104,7 +104,11 @@ func RequestAnthropicToOpenAI(dst, body []byte, o Options) ([]byte, error) {
 		} else {
 			out = key(out, "max_tokens")
 		}
-		out = append(out, f.maxTokens.Raw...)
+		if o.MaxOutputTokens > 0 && f.maxTokens.Num > float64(o.MaxOutputTokens) {
+			out = strconv.AppendInt(out, int64(o.MaxOutputTokens), 10)
+		} else {
+			out = append(out, f.maxTokens.Raw...)
+		}
 	}
 	if f.temperature.Type == gjson.Number {
 		out = key(out, "temperature")

@@ -20,7 +20,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*/*.golden.* from the 
 // goldenOptions are the options every golden case runs with; a case whose
 // name contains "reasoning" sets Reasoning, "include_usage" IncludeUsage,
 // "max_tokens_setting" MaxTokens 1000, "as_max_completion_tokens"
-// MaxCompletionTokens.
+// MaxCompletionTokens, "max_output_8192" MaxOutputTokens 8192.
 func goldenOptions(name string) Options {
 	o := Options{ID: "req1", Created: 1700000000}
 	o.Reasoning = strings.Contains(name, "reasoning")
@@ -29,6 +29,9 @@ func goldenOptions(name string) Options {
 		o.MaxTokens = 1000
 	}
 	o.MaxCompletionTokens = strings.Contains(name, "as_max_completion_tokens")
+	if strings.Contains(name, "max_output_8192") {
+		o.MaxOutputTokens = 8192
+	}
 	return o
 }
 

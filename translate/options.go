@@ -21,6 +21,10 @@ type Options struct {
 	// false sends max_tokens, which every OpenAI-compatible server reads
 	// (requests towards an OpenAI target).
 	MaxCompletionTokens bool
+	// MaxOutputTokens caps the output limit sent to an OpenAI target: an
+	// Anthropic client's larger max_tokens is lowered to it; 0: no cap
+	// (requests towards an OpenAI target).
+	MaxOutputTokens int
 	// ID names the answer when the upstream gave no id, and is the stem of
 	// tool-call ids generated when the upstream gave none (answers, streams).
 	// Unique per request (e.g. the proxy's request id); empty means "gen".

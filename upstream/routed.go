@@ -212,20 +212,21 @@ func (rl *Relay) translateStep(step *routing.Step, req *Request, in *Request, re
 // Anthropic client in front of an OpenAI target).
 type targetOptions struct {
 	reasoning, completionTokens bool
+	maxOutput                   int
 }
 
 func optionsOf(rt *routing.Target, d translate.Direction) targetOptions {
 	if d != translate.AnthropicToOpenAI {
 		return targetOptions{}
 	}
-	return targetOptions{reasoning: rt.ReasoningEffort, completionTokens: rt.MaxCompletionTokens}
+	return targetOptions{reasoning: rt.ReasoningEffort, completionTokens: rt.MaxCompletionTokens, maxOutput: rt.MaxOutputTokens}
 }
 
 // translateOptions are the translation options of a step's request for a
 // target with options to.
 func (rl *Relay) translateOptions(step *routing.Step, req *Request, to targetOptions) translate.Options {
 	return translate.Options{Model: step.Model, MaxTokens: rl.opts.TranslateMaxTokens, Checked: req.BodyChecked,
-		Reasoning: to.reasoning, MaxCompletionTokens: to.completionTokens}
+		Reasoning: to.reasoning, MaxCompletionTokens: to.completionTokens, MaxOutputTokens: to.maxOutput}
 }
 
 // translateFor makes in.Body the translation for target rt when rt's
