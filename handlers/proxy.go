@@ -218,15 +218,8 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	// A complete answer: relay it as it came.
 	answer := resp.Body()
 	c.Response().SetBody(answer)
-	outcome, errText := stats.OutcomeOK, ""
-	if status < 200 || status >= 300 {
-		outcome, errText = stats.OutcomeUpstreamError, "upstream answered "+statusText(status)
-	} else {
-		u := upstream.UsageFromJSON(answer)
-		ev.InputTokens, ev.OutputTokens = u.Input, u.Output
-	}
+	p.finishAnswer(ev, status, answer) // before Release: answer is the upstream response's buffer
 	res.Release()
-	p.finish(ev, status, outcome, errText)
 	return nil
 }
 
@@ -244,15 +237,20 @@ func (p *Proxy) sendTranslated(c *fiber.Ctx, ev *stats.Event, res *upstream.Resu
 	c.Response().Header.Del(fiber.HeaderContentEncoding)
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	c.Response().SetBody(answer)
-	outcome, errText := stats.OutcomeOK, ""
-	if status < 200 || status >= 300 {
-		outcome, errText = stats.OutcomeUpstreamError, "upstream answered "+statusText(status)
-	} else {
-		u := upstream.UsageFromJSON(answer)
-		ev.InputTokens, ev.OutputTokens = u.Input, u.Output
-	}
-	p.finish(ev, status, outcome, errText)
+	p.finishAnswer(ev, status, answer)
 	return nil
+}
+
+// finishAnswer completes the record of a complete answer relayed to the
+// client: its usage when it succeeded, else the upstream's status as the error.
+func (p *Proxy) finishAnswer(ev *stats.Event, status int, answer []byte) {
+	if status < 200 || status >= 300 {
+		p.finish(ev, status, stats.OutcomeUpstreamError, "upstream answered "+statusText(status))
+		return
+	}
+	u := upstream.UsageFromJSON(answer)
+	ev.InputTokens, ev.OutputTokens = u.Input, u.Output
+	p.finish(ev, status, stats.OutcomeOK, "")
 }
 
 // hasParamDotSegment reports whether a path segment is "." or ".." once its
