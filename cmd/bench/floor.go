@@ -1,13 +1,11 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -68,45 +66,11 @@ func startFloor(bin, upAddr string) (*proxyProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "llm-proxy-bench-floor-")
-	if err != nil {
-		return nil, err
-	}
-	p := &proxyProc{addr: "127.0.0.1:" + strconv.Itoa(port), dir: dir, exited: make(chan struct{})}
-	if p.log, err = os.Create(filepath.Join(dir, "floor.log")); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	p.cmd = exec.Command(bin)
-	p.cmd.Env = []string{"ADDR=" + p.addr, "UP=" + upAddr}
-	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG"} {
-		if v, ok := os.LookupEnv(k); ok {
-			p.cmd.Env = append(p.cmd.Env, k+"="+v)
-		}
-	}
-	p.cmd.Dir = dir
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		p.log.Close()
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	p.pid = p.cmd.Process.Pid
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	env := append([]string{"ADDR=" + addr, "UP=" + upAddr}, runtimeEnv()...)
+	return spawn("floor", bin, addr, env, func() (bool, string) {
 		// Any answer will do: the floor has no health route (401 without the key).
-		if _, _, err := fasthttp.GetTimeout(nil, "http://"+p.addr+"/", time.Second); err == nil {
-			return p, nil
-		} else if !p.alive() || time.Now().After(deadline) {
-			out := p.output()
-			p.stop()
-			return nil, errors.Join(fmt.Errorf("floor did not start: %s", out), err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		_, _, err := fasthttp.GetTimeout(nil, "http://"+addr+"/", time.Second)
+		return err == nil, fmt.Sprint(err)
+	})
 }

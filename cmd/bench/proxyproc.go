@@ -93,10 +93,7 @@ func startProxy(bin, upstreamURL string, extra []string) (*proxyProc, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "llm-proxy-bench-run-")
-	if err != nil {
-		return nil, err
-	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"PROXY_URL=" + upstreamURL,
@@ -106,30 +103,45 @@ func startProxy(bin, upstreamURL string, extra []string) (*proxyProc, error) {
 		"LISTEN_HOST=127.0.0.1",
 		"SHUTDOWN_TIMEOUT=2s",
 	}
-	// Go runtime settings of the bench's own environment reach the proxy
-	// too, so `GOGC=200 make bench` tries a setting without editing code.
+	env = append(append(env, runtimeEnv()...), extra...)
+	return spawn("proxy", bin, addr, env, func() (bool, string) {
+		status, _, err := fasthttp.GetTimeout(nil, "http://"+addr+"/healthz", time.Second)
+		return err == nil && status == fasthttp.StatusOK, fmt.Sprintf("GET /healthz: %d %v", status, err)
+	})
+}
+
+// runtimeEnv is the Go runtime settings of the bench's own environment: they
+// reach the relays it starts too, so `GOGC=200 make bench` tries a setting
+// without editing code.
+func runtimeEnv() []string {
+	var env []string
 	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GOMAXPROCS", "GODEBUG"} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}
 	}
-	env = append(env, extra...)
-	p := &proxyProc{
-		addr:   "127.0.0.1:" + strconv.Itoa(port),
-		dir:    dir,
-		exited: make(chan struct{}),
+	return env
+}
+
+// spawn runs bin (named name in errors) with env in a fresh working
+// directory (removed by stop), its output in name.log there, and waits up
+// to 15 s until ready says so (ready also describes its last check).
+func spawn(name, bin, addr string, env []string, ready func() (bool, string)) (*proxyProc, error) {
+	dir, err := os.MkdirTemp("", "llm-proxy-bench-"+name+"-")
+	if err != nil {
+		return nil, err
+	}
+	p := &proxyProc{addr: addr, dir: dir, exited: make(chan struct{})}
+	if p.log, err = os.Create(filepath.Join(dir, name+".log")); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
 	}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = env
 	p.cmd.Dir = dir
-	// If the bench dies without stopping it, the proxy goes too.
+	// If the bench dies without stopping it, the process goes too.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if p.log, err = os.Create(filepath.Join(dir, "proxy.log")); err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	p.cmd.Stdout = p.log
-	p.cmd.Stderr = p.log
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		p.log.Close()
 		os.RemoveAll(dir)
@@ -142,20 +154,18 @@ func startProxy(bin, upstreamURL string, extra []string) (*proxyProc, error) {
 	}()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		status, _, err := fasthttp.GetTimeout(nil, "http://"+p.addr+"/healthz", time.Second)
-		if err == nil && status == fasthttp.StatusOK {
+		ok, last := ready()
+		if ok {
 			return p, nil
 		}
-		select {
-		case <-p.exited:
+		if !p.alive() {
 			out := p.output()
 			p.stop()
-			return nil, fmt.Errorf("proxy exited at startup: %s", out)
-		default:
+			return nil, fmt.Errorf("%s exited at startup: %s", name, out)
 		}
 		if time.Now().After(deadline) {
 			p.stop()
-			return nil, fmt.Errorf("proxy did not answer /healthz within 15s (last: %d %v): %s", status, err, p.output())
+			return nil, fmt.Errorf("%s did not get ready within 15s (last: %s): %s", name, last, p.output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
