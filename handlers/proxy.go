@@ -94,7 +94,7 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	defer p.cfg.InFlight.Dec()
 
 	if string(path) == "/v1/models" && c.Method() == fiber.MethodGet && p.cfg.Relay.Routing() != nil {
-		return p.listModels(c, start)
+		return p.listModels(c, start, family)
 	}
 	rest := path[len("/v1"):]
 	body := c.Request().Body() // raw: never decompressed, forwarded byte for byte

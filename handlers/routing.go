@@ -41,7 +41,7 @@ func modelBytes(model string) []byte {
 // upstreams' lists, filtered by each target's models patterns, plus the
 // aliases; in Anthropic's shape when the request carries anthropic-version,
 // else OpenAI's.
-func (p *Proxy) listModels(c *fiber.Ctx, start time.Time) error {
+func (p *Proxy) listModels(c *fiber.Ctx, start time.Time, family stats.Family) error {
 	models, _ := p.cfg.Relay.ListModels(start)
 	var body []byte
 	if len(c.Request().Header.Peek("anthropic-version")) > 0 {
@@ -81,7 +81,7 @@ func (p *Proxy) listModels(c *fiber.Ctx, start time.Time) error {
 		body, _ = json.Marshal(list)
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	ev := &stats.Event{Time: start, Method: fiber.MethodGet, Route: "/v1/models", Family: FamilyOf([]byte("/v1/models"))}
+	ev := &stats.Event{Time: start, Method: fiber.MethodGet, Route: "/v1/models", Family: family}
 	p.finish(ev, fiber.StatusOK, stats.OutcomeOK, "")
 	return c.Status(fiber.StatusOK).Send(body)
 }

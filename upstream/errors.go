@@ -58,7 +58,7 @@ func dialError(err error) error {
 	var unknownAuth x509.UnknownAuthorityError
 	var hostErr x509.HostnameError
 	var recErr tls.RecordHeaderError
-	ce := &CauseError{Err: err}
+	var ce *CauseError
 	if errors.As(err, &ce) {
 		return ce // classified already (the proxy dialer)
 	}

@@ -69,7 +69,7 @@ func getModels(t *Target, rt *routing.Target, limit int64) (int, []byte) {
 	style := KeyBearer
 	if rt.API == routing.APIAnthropic {
 		style = KeyXAPIKey
-		out.Header.Set("anthropic-version", "2023-06-01")
+		out.Header.Set("anthropic-version", AnthropicVersion)
 	}
 	if t.forceStyle {
 		style = t.style

@@ -67,16 +67,6 @@ func (rl *Relay) Routing() *routing.Routing {
 	return nil
 }
 
-// RoutedTarget returns the upstream target of routing target t (its
-// connection counters), or nil.
-func (rl *Relay) RoutedTarget(t *routing.Target) *Target {
-	rs := rl.routed.Load()
-	if rs == nil || t.Index >= len(rs.targets) || rs.r.Targets()[t.Index] != t {
-		return nil
-	}
-	return rs.targets[t.Index]
-}
-
 func specOf(t *routing.Target) Spec {
 	s := Spec{Name: t.Name, URL: t.URL, Key: t.Key, Headers: t.Headers}
 	switch t.Auth {
