@@ -1,10 +1,6 @@
 package routing
 
-import (
-	"time"
-
-	"github.com/llm-proxy/llm-proxy/translate"
-)
+import "time"
 
 // Step is one model of a request's fallback chain.
 type Step struct {
@@ -15,11 +11,11 @@ type Step struct {
 	Model string
 	// FirstByteTimeout is the model's own first-byte timeout; 0: the default.
 	FirstByteTimeout time.Duration
-	// Translate is the translation this step's attempts need: not None when
-	// no target of the request's API is configured for the model (whatever
-	// its state) and the targets are those of the other API (TRANSLATION.md).
-	Translate translate.Direction
-	g         *group
+	// Translated says this step's attempts go to the other API's targets,
+	// translated: no target of the request's API is configured for the
+	// model (whatever its state) (TRANSLATION.md).
+	Translated bool
+	g          *group
 }
 
 // Plan is the fallback state machine of one request: the requested model
@@ -74,21 +70,13 @@ func (res *resolved) eligible(fam Family) bool {
 // other is the other family.
 func other(fam Family) Family { return 1 - fam }
 
-// direction is the translation for a client of family fam in front of the other API.
-func direction(fam Family) translate.Direction {
-	if fam == FamilyOpenAI {
-		return translate.OpenAIToAnthropic
-	}
-	return translate.AnthropicToOpenAI
-}
-
 // step makes the step for a model: its own API's targets when any is
 // configured for it (same-API targets are always preferred, whatever their
 // state), else the other API's, translated.
 func (r *Routing) step(name string, res *resolved, fam Family) Step {
 	s := Step{Name: name, Model: res.upstream, g: res.groups[fam]}
 	if s.g == nil {
-		s.g, s.Translate = res.groups[other(fam)], direction(fam)
+		s.g, s.Translated = res.groups[other(fam)], true
 	}
 	if res.entry != nil {
 		s.FirstByteTimeout = res.entry.FirstByteTimeout

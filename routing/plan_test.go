@@ -3,8 +3,6 @@ package routing
 import (
 	"testing"
 	"time"
-
-	"github.com/llm-proxy/llm-proxy/translate"
 )
 
 // TestRouting_Plan_Translate: the other API's targets become eligible only
@@ -21,17 +19,17 @@ func TestRouting_Plan_Translate(t *testing.T) {
 		model  string
 		ok     bool
 		target string
-		want   translate.Direction
+		want   bool
 	}{
-		{FamilyOpenAI, "gpt-4o", true, "o", translate.None},
-		{FamilyAnthropic, "claude-x", true, "c", translate.None},
-		{FamilyOpenAI, "claude-x", true, "c", translate.OpenAIToAnthropic},
-		{FamilyAnthropic, "gpt-4o", true, "o", translate.AnthropicToOpenAI},
-		{FamilyOpenAI, "shared-1", true, "o", translate.None},
-		{FamilyAnthropic, "shared-1", true, "c", translate.None},
-		{FamilyOpenAI, "both-1", true, "any", translate.None},
-		{FamilyAnthropic, "both-1", true, "any", translate.None},
-		{FamilyOpenAI, "llama", false, "", translate.None},
+		{FamilyOpenAI, "gpt-4o", true, "o", false},
+		{FamilyAnthropic, "claude-x", true, "c", false},
+		{FamilyOpenAI, "claude-x", true, "c", true},
+		{FamilyAnthropic, "gpt-4o", true, "o", true},
+		{FamilyOpenAI, "shared-1", true, "o", false},
+		{FamilyAnthropic, "shared-1", true, "c", false},
+		{FamilyOpenAI, "both-1", true, "any", false},
+		{FamilyAnthropic, "both-1", true, "any", false},
+		{FamilyOpenAI, "llama", false, "", false},
 	}
 	now := time.Now()
 	for _, c := range cases {
@@ -43,7 +41,7 @@ func TestRouting_Plan_Translate(t *testing.T) {
 		if !ok {
 			continue
 		}
-		if got := plan.Step().Translate; got != c.want {
+		if got := plan.Step().Translated; got != c.want {
 			t.Errorf("%v %q: translate %v, want %v", c.fam, c.model, got, c.want)
 		}
 		p := r.Picker(plan.Step())
@@ -67,8 +65,8 @@ func TestRouting_Plan_SameAPIDisabledDoesNotTranslate(t *testing.T) {
 	if !ok {
 		t.Fatal("m not served")
 	}
-	if got := plan.Step().Translate; got != translate.None {
-		t.Errorf("translate %v, want none", got)
+	if plan.Step().Translated {
+		t.Error("translated, want the same API")
 	}
 	p := r.Picker(plan.Step())
 	if tg, _, res := p.Next(now); res == Picked {

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/llm-proxy/llm-proxy/translate"
 )
 
 func mustRouting(t testing.TB, yaml string, prev *Routing) *Routing {
@@ -129,7 +127,7 @@ func TestRouting_Plan_NotServed(t *testing.T) {
 	if _, ok := r.Plan(FamilyOpenAI, []byte("claude-x")); ok {
 		t.Error("claude-x is served, want not")
 	}
-	if plan, ok := r.Plan(FamilyAnthropic, []byte("gpt-4o")); !ok || plan.Step().Translate != translate.AnthropicToOpenAI {
+	if plan, ok := r.Plan(FamilyAnthropic, []byte("gpt-4o")); !ok || !plan.Step().Translated {
 		t.Error("gpt-4o on the Anthropic API: want served by the openai target, translated")
 	}
 	if _, ok := r.Plan(FamilyAnthropic, nil); ok {
@@ -252,11 +250,11 @@ models:
   gpt-4o: {fallback: [claude-x, gpt-4o-mini]}
 `, nil)
 	plan, _ := r.Plan(FamilyOpenAI, []byte("gpt-4o"))
-	if !plan.Next(KindRateLimit) || plan.Step().Name != "claude-x" || plan.Step().Translate != translate.OpenAIToAnthropic {
-		t.Errorf("after gpt-4o: %q (%v), want claude-x translated", plan.Step().Name, plan.Step().Translate)
+	if !plan.Next(KindRateLimit) || plan.Step().Name != "claude-x" || !plan.Step().Translated {
+		t.Errorf("after gpt-4o: %q (%v), want claude-x translated", plan.Step().Name, plan.Step().Translated)
 	}
-	if !plan.Next(KindRateLimit) || plan.Step().Name != "gpt-4o-mini" || plan.Step().Translate != translate.None {
-		t.Errorf("after claude-x: %q (%v), want gpt-4o-mini untranslated", plan.Step().Name, plan.Step().Translate)
+	if !plan.Next(KindRateLimit) || plan.Step().Name != "gpt-4o-mini" || plan.Step().Translated {
+		t.Errorf("after claude-x: %q (%v), want gpt-4o-mini untranslated", plan.Step().Name, plan.Step().Translated)
 	}
 }
 

@@ -130,8 +130,8 @@ func (rl *Relay) doRouted(rs *routedTargets, req *Request) *Result {
 	in := *req
 	for {
 		step := plan.Step()
-		in.Body, in.Path, in.Query, in.translate = req.Body, req.Path, req.Query, step.Translate
-		if step.Translate != translate.None {
+		in.Body, in.Path, in.Query, in.translate = req.Body, req.Path, req.Query, stepDirection(step, req.Family)
+		if in.translate != translate.None {
 			if rl.translateStep(step, req, &in, res) {
 				return res
 			}
@@ -156,11 +156,24 @@ func (rl *Relay) doRouted(rs *routedTargets, req *Request) *Result {
 	}
 }
 
+// stepDirection is the translation the attempts of step need for a client
+// of family fam: none, or from the client's API to the other one.
+func stepDirection(step *routing.Step, fam routing.Family) translate.Direction {
+	switch {
+	case !step.Translated:
+		return translate.None
+	case fam == routing.FamilyOpenAI:
+		return translate.OpenAIToAnthropic
+	default:
+		return translate.AnthropicToOpenAI
+	}
+}
+
 // translateStep makes in the request of a translated step: body and path in
 // the target's API. done means res is final: a refusal (nothing sent), a
 // count_tokens answered locally, or a route that is never translated.
 func (rl *Relay) translateStep(step *routing.Step, req *Request, in *Request, res *Result) (done bool) {
-	d := step.Translate
+	d := in.translate
 	path, ok := d.Path("/v1" + string(req.Path))
 	if !ok {
 		res.releaseLast()
