@@ -128,18 +128,6 @@ func usable(s *targetState, model string, n int64) bool {
 	return s.anyCool.Load() <= n || model == "" || s.coolingUntil(model, n) == 0
 }
 
-// Eligible reports how many targets the picker chooses from.
-func (p *Picker) Eligible() int {
-	if p.g == nil {
-		return 0
-	}
-	n := 0
-	for _, tr := range p.g.tiers {
-		n += len(tr.targets)
-	}
-	return n
-}
-
 // SoonestRecovery returns the wait until the first cooling eligible target
 // recovers, or 0 when none is cooling.
 func (p *Picker) SoonestRecovery(now time.Time) time.Duration {

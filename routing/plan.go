@@ -87,9 +87,6 @@ func (r *Routing) step(name string, res *resolved, fam Family) Step {
 // Step returns the current step.
 func (p *Plan) Step() *Step { return &p.steps[p.i] }
 
-// Index is the current step's position in the chain (0: the requested model).
-func (p *Plan) Index() int { return p.i }
-
 // Rewrite reports whether the body's model must be rewritten for the current
 // step (an alias, or a fallback model), and to what.
 func (p *Plan) Rewrite() (string, bool) {

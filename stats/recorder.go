@@ -322,7 +322,7 @@ func (r *Recorder) run() {
 		}
 	}
 	take := func(e *Event) {
-		span.add(r.apply(e, r.order == nil))
+		span.add(r.apply(e))
 		if r.order != nil {
 			r.order.add(e)
 		} else {
@@ -391,13 +391,13 @@ func (r *Recorder) run() {
 	}
 }
 
-// apply adds e to the series, the metrics and the store, and with toRing
-// to the ring, and returns the series second it went to.
-func (r *Recorder) apply(e *Event, toRing bool) int64 {
+// apply adds e to the series, the metrics and the store, and to the ring
+// unless the feed order shows it later, and returns the series second it went to.
+func (r *Recorder) apply(e *Event) int64 {
 	sanitize(e)
 	sec := time.Now().Unix()
 	r.mu.Lock()
-	if toRing {
+	if r.order == nil { // else the feed order puts it in the ring (show)
 		r.recent.push(e)
 	}
 	r.series.add(sec, e.LatencyMs, !e.Success())

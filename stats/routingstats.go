@@ -57,6 +57,7 @@ type routingStats struct {
 	targets map[string]*attemptRing
 	order   []string
 	day     string
+	dayNum  int64 // Unix days of day: compared per request, day formatted only when it changes
 	today   map[string]*ModelRow
 	total   map[string]*ModelRow
 }
@@ -78,8 +79,8 @@ func (rs *routingStats) add(e *Event, now time.Time) {
 		ring.next = (ring.next + 1) % targetWindowSize
 		ring.n = min(ring.n+1, targetWindowSize)
 	}
-	if day := now.UTC().Format("2006-01-02"); day != rs.day {
-		rs.day, rs.today = day, map[string]*ModelRow{}
+	if n := now.Unix() / 86400; n != rs.dayNum || rs.day == "" {
+		rs.day, rs.dayNum, rs.today = now.UTC().Format("2006-01-02"), n, map[string]*ModelRow{}
 	}
 	for _, m := range []map[string]*ModelRow{rs.today, rs.total} {
 		name := e.Model

@@ -363,6 +363,7 @@ func (s *Store) write(ctx context.Context, batch []*stats.Event, buckets map[int
 		// overlaps the server's inserting.
 		i := -1
 		row := make([]any, 4)
+		replica := any(s.opts.Replica) // boxed once, not per row
 		var enc []byte
 		var encErr error
 		src := pgx.CopyFromFunc(func() ([]any, error) {
@@ -379,7 +380,7 @@ func (s *Store) write(ctx context.Context, batch []*stats.Event, buckets map[int
 				encErr = &encodeError{fmt.Errorf("request %d: %w", e.ID, err)}
 				return nil, encErr
 			}
-			row[0], row[1], row[2], row[3] = e.ID, e.Time.UnixMilli(), s.opts.Replica, data
+			row[0], row[1], row[2], row[3] = e.ID, e.Time.UnixMilli(), replica, data
 			return row, nil
 		})
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"requests"}, []string{"id", "time", "replica", "event"}, src); err != nil {
