@@ -107,11 +107,15 @@ func (s *Store) Add(e *stats.Event, sec int64, c stats.Counters) {
 	}
 	b.Add(e)
 	if len(s.pending) >= s.opts.MaxQueue {
-		// Drop the oldest: the newest matter most to the dashboard.
-		n := copy(s.pending, s.pending[1:])
+		// Drop the oldest: the newest matter most to the dashboard. A
+		// sixteenth of the queue at a time, so that a full queue (200,000 by
+		// default, during an outage) is not moved once per request.
+		drop := max(1, len(s.pending)/16)
+		n := copy(s.pending, s.pending[drop:])
+		clear(s.pending[n:])
 		s.pending = s.pending[:n]
-		s.dropped++
-		s.logDropped++
+		s.dropped += uint64(drop)
+		s.logDropped += uint64(drop)
 	}
 	s.pending = append(s.pending, e)
 	if len(s.pending) == flushBatch {

@@ -1,10 +1,17 @@
 package postgres
 
 import (
+	"context"
+	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/llm-proxy/llm-proxy/stats"
+	"github.com/llm-proxy/llm-proxy/stats/postgres/pgtest"
 )
 
 func TestRefusedData(t *testing.T) {
@@ -27,4 +34,27 @@ func TestRefusedData(t *testing.T) {
 		got := refusedData(&pgconn.PgError{Code: tt.code})
 		assert.Equal(t, tt.want, got, tt.code)
 	}
+}
+
+// TestStore_FullQueueDropsTheOldest: records beyond MaxQueue drop the oldest
+// waiting ones, counted; the newest are written when the database takes them.
+func TestStore_FullQueueDropsTheOldest(t *testing.T) {
+	s, err := Open(context.Background(), Options{URL: pgtest.NewDatabase(t, ""), Replica: "q", Version: "test",
+		MaxQueue: 3, FlushInterval: time.Hour, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	defer s.Close()
+	var c stats.Counters
+	for i := 1; i <= 5; i++ {
+		c.LastID, c.Requests = int64(i), int64(i)
+		s.Add(&stats.Event{ID: int64(i), Time: time.Now(), Method: "POST", Route: "/v1/chat/completions", Status: 200, Outcome: stats.OutcomeOK}, time.Now().Unix(), c)
+	}
+	assert.Equal(t, uint64(2), s.Health().Dropped)
+	require.NoError(t, s.Sync(c))
+	got, err := s.Restore(10)
+	require.NoError(t, err)
+	var ids []int64
+	for _, e := range got.Recent {
+		ids = append(ids, e.ID)
+	}
+	assert.ElementsMatch(t, []int64{3, 4, 5}, ids)
 }
