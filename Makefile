@@ -53,6 +53,7 @@ demo: build ## run with a simulated upstream and demo traffic, no key needed (da
 test: ## go test -race on every package, then every fuzz target for 5s (TEST_FUZZTIME=…)
 	@$(MAKE) claude-code || echo "make test: Claude Code could not be installed (npm or its registry unreachable?): its test is skipped"
 	go test -race -count=1 ./...
+	cd translate/testdata/sdkbench && go test -count=1 ./... # the official SDKs read the translated goldens (its own module)
 	bash .ci/fuzz $(TEST_FUZZTIME)
 
 fuzz: ## every fuzz target for 60s (FUZZTIME=…)

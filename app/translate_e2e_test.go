@@ -424,3 +424,29 @@ func TestTranslateE2E_MaxOutputTokensCapsClaudeCodesLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestTranslateE2E_TranslateMaxTokensSetting: an OpenAI client that gives no
+// limit reaches an Anthropic target (which requires one) with
+// TRANSLATE_MAX_TOKENS; a client's own limit is sent as it is.
+func TestTranslateE2E_TranslateMaxTokensSetting(t *testing.T) {
+	up := newUpstream(t, sim.Options{})
+	path := writeRoutingFile(t, t.TempDir(), `targets:
+  - {name: claude, url: "{URL}", keys: ["${KEY_A}"], api: anthropic, models: ["claude-*"]}
+`, up.URL(), "")
+	cfg := testConfig(nil, nil)
+	cfg.ConfigFile = path
+	cfg.TranslateMaxTokens = 1000
+	cfg.lookup = func(k string) (string, bool) { v, ok := routingEnv[k]; return v, ok }
+	p := startProxy(t, cfg)
+	for i, tc := range []struct {
+		limit string
+		sent  int64
+	}{{"", 1000}, {`"max_tokens":300,`, 300}} {
+		a := p.call(request{path: "/v1/chat/completions",
+			body: `{"model":"claude-x",` + tc.limit + `"messages":[{"role":"user","content":"hi"}]}`})
+		wantStatus(t, a, 200)
+		if got := gjson.GetBytes(up.Requests()[i].Body, "max_tokens").Int(); got != tc.sent {
+			t.Errorf("client limit %q: upstream got max_tokens %d, want %d", tc.limit, got, tc.sent)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"log/slog"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,4 +205,30 @@ func TestStore_FeedProgressEveryFlush(t *testing.T) {
 	next := got.next(t, "a")
 	assert.True(t, next.Complete.After(done), "the next mark is past the record's completion")
 	assert.False(t, next.Complete.Before(batch.Complete), "marks never go back")
+}
+
+// TestOpen_PoolSize: a replica's pool holds at most max(4, CPUs)
+// connections, and pool_max_conns in the URL changes it (README).
+func TestOpen_PoolSize(t *testing.T) {
+	url := pgtest.NewDatabase(t, "")
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, tc := range []struct {
+		url  string
+		want int32
+	}{
+		{url, int32(max(4, runtime.NumCPU()))},
+		{url + sep + "pool_max_conns=3", 3},
+	} {
+		s, err := postgres.Open(context.Background(), postgres.Options{URL: tc.url, Replica: "pool", Version: "test", Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.Pool().Config().MaxConns; got != tc.want {
+			t.Errorf("%s: pool of %d connections, want %d", tc.url, got, tc.want)
+		}
+		s.Close()
+	}
 }

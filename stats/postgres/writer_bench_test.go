@@ -52,7 +52,11 @@ func BenchmarkStore_Add(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+	rate := float64(b.N) / time.Since(start).Seconds()
+	b.ReportMetric(rate, "records/s")
+	if b.N >= 10000 && rate < 20000 {
+		b.Errorf("%.0f records/s, below REPLICAS.md's 20,000", rate)
+	}
 	if h := s.Health(); h.Dropped != 0 {
 		b.Fatalf("%d records dropped", h.Dropped)
 	}
