@@ -31,14 +31,53 @@ func NewRedactor(key string) *Redactor {
 	if key == "" {
 		return nil
 	}
-	r := &Redactor{key: []byte(key)}
+	r := newKeyScan(key).redactor()
+	return &r
+}
+
+// keyScan is what a Redactor needs to know of its key, computed once: a
+// target keeps one, so that checking an answer for its key costs no
+// allocation and no scan of the key (see Target.redaction).
+type keyScan struct {
+	key    []byte
+	anchor int // index in key of its rarest byte
+}
+
+func newKeyScan(key string) keyScan {
+	ks := keyScan{key: []byte(key)}
 	best := -1
-	for i, c := range r.key {
+	for i, c := range ks.key {
 		if f := byteFrequency(c); best < 0 || f < best {
-			best, r.anchor = f, i
+			best, ks.anchor = f, i
 		}
 	}
-	return r
+	return ks
+}
+
+// redactor returns a fresh Redactor for the key (its buffers unshared).
+func (ks keyScan) redactor() Redactor { return Redactor{key: ks.key, anchor: ks.anchor} }
+
+// contains reports whether body holds the key, raw or escaped (Contains).
+func (ks keyScan) contains(body []byte) bool {
+	if len(ks.key) == 0 || len(body) < len(ks.key) {
+		return false // see Contains
+	}
+	r := ks.redactor()
+	_, found, _ := r.replace(body)
+	return found
+}
+
+// redactAll is RedactAll for the key.
+func (ks keyScan) redactAll(body []byte) []byte {
+	if len(ks.key) == 0 || len(body) < len(ks.key) {
+		return body
+	}
+	r := ks.redactor()
+	out, found, _ := r.replace(body)
+	if !found {
+		return body
+	}
+	return bytes.Clone(out)
 }
 
 // NewMaskingRedactor is NewRedactor, but it replaces each occurrence with
@@ -102,15 +141,7 @@ func RedactAll(key string, body []byte) []byte {
 	if len(body) < len(key) {
 		return body // too short to hold any form of the key (see Contains)
 	}
-	r := NewRedactor(key)
-	if r == nil {
-		return body
-	}
-	out, found, _ := r.replace(body)
-	if !found {
-		return body
-	}
-	return bytes.Clone(out)
+	return newKeyScan(key).redactAll(body)
 }
 
 // Contains reports whether body holds key, raw or escaped.
@@ -120,12 +151,7 @@ func Contains(key string, body []byte) bool {
 		// key: most header values are shorter, and need no redactor.
 		return false
 	}
-	r := NewRedactor(key)
-	if r == nil {
-		return false
-	}
-	_, found, _ := r.replace(body)
-	return found
+	return newKeyScan(key).contains(body)
 }
 
 // replace returns buf with every complete key (raw or escaped) replaced,

@@ -22,10 +22,12 @@ func (r *Result) Redactor() *Redactor {
 	if r.Target == nil {
 		return nil
 	}
-	if !r.SSE {
-		return NewMaskingRedactor(r.Target.key)
+	if r.Target.key == "" {
+		return nil
 	}
-	return NewRedactor(r.Target.key)
+	red := r.Target.redaction.redactor()
+	red.mask = !r.SSE
+	return &red
 }
 
 // RedactAnswer removes the serving target's key from the answer before it
@@ -41,13 +43,13 @@ func (r *Result) RedactAnswer() {
 	if r.Resp == nil || r.Target == nil || r.Target.key == "" {
 		return
 	}
-	key := r.Target.key
+	ks := r.Target.redaction
 	h := &r.Resp.Header
 	var names, values [][]byte
 	for k, v := range h.All() {
-		if Contains(key, v) {
+		if ks.contains(v) {
 			names = append(names, bytes.Clone(k))
-			values = append(values, RedactAll(key, bytes.Clone(v)))
+			values = append(values, ks.redactAll(bytes.Clone(v)))
 		}
 	}
 	for i := range names {
@@ -76,10 +78,10 @@ func (r *Result) RedactAnswer() {
 			r.Resp.SetBodyRaw(withheldBody)
 			return
 		}
-		r.Resp.SetBodyRaw(RedactAll(key, body))
+		r.Resp.SetBodyRaw(ks.redactAll(body))
 		return
 	}
-	if Contains(key, body) {
-		r.Resp.SetBodyRaw(RedactAll(key, body))
+	if ks.contains(body) {
+		r.Resp.SetBodyRaw(ks.redactAll(body))
 	}
 }

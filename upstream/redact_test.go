@@ -147,3 +147,25 @@ func TestNewMaskingRedactor(t *testing.T) {
 	assert.NotContains(t, got, testKey)
 	assert.Equal(t, "a "+strings.Repeat("*", len(testKey))+" b "+strings.Repeat("*", 6*len(testKey)), got)
 }
+
+// TestKeyScan_SharedAcrossRedactors: a target's keyScan outlives every
+// request and is shared by all of them; the redactors made from it must
+// neither write to it nor share their buffers.
+func TestKeyScan_SharedAcrossRedactors(t *testing.T) {
+	ks := newKeyScan(testKey)
+	want := string(ks.key)
+	a, b := ks.redactor(), ks.redactor()
+	b.mask = true
+	gotA := string(a.Redact([]byte("x" + testKey[:5])))
+	gotB := string(b.Redact([]byte("y " + testKey + " z")))
+	gotA += string(a.Redact([]byte(testKey[5:] + " end")))
+	gotA += string(a.Flush())
+	gotB += string(b.Flush())
+	assert.Equal(t, "x"+RedactedKey+" end", gotA)
+	assert.Equal(t, "y "+strings.Repeat("*", len(testKey))+" z", gotB)
+	assert.Equal(t, want, string(ks.key), "the shared key was written to")
+	assert.True(t, ks.contains([]byte(`{"k":"`+testKey+`"}`)))
+	assert.False(t, ks.contains([]byte(`{"k":"`+testKey[1:]+`"}`)))
+	assert.Equal(t, `{"k":"`+RedactedKey+`"}`, string(ks.redactAll([]byte(`{"k":"`+testKey+`"}`))))
+	assert.Equal(t, want, string(ks.key), "the shared key was written to")
+}

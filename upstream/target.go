@@ -25,7 +25,9 @@ type Target struct {
 	scheme   string
 	host     string
 	key      string
-	conns    *connections
+	// redaction finds key in answers (computed once: see keyScan).
+	redaction keyScan
+	conns     *connections
 	// bufferLimit: see ClientOptions.BufferLimit.
 	bufferLimit int
 	// headers are extra headers sent with every request (routing file only).
@@ -156,6 +158,7 @@ func newTarget(s Spec, o ClientOptions) *Target {
 		scheme:      s.URL.Scheme,
 		host:        host,
 		key:         s.Key,
+		redaction:   newKeyScan(s.Key),
 		conns:       newConnections(addr, tlsConfig, o.Proxy.dialer(s.URL, o.ConnectTimeout), o),
 		bufferLimit: bufferLimit,
 		maxCool:     o.MaxCooldown,
