@@ -2,9 +2,8 @@ package handlers
 
 import (
 	"unicode/utf8"
-	"unsafe"
 
-	"github.com/tidwall/gjson"
+	"github.com/llm-proxy/llm-proxy/translate"
 )
 
 // maxModelLen bounds the model name kept in records and logs.
@@ -20,31 +19,11 @@ type BodyInfo struct {
 // "stream" fields without decoding the rest. ok is false when body is not a
 // single valid JSON object.
 func PeekBody(body []byte) (info BodyInfo, ok bool) {
-	if !gjson.ValidBytes(body) {
+	model, stream, ok := translate.Peek(body)
+	if !ok {
 		return info, false
 	}
-	// A view of the body, not a copy (a body may be 32 MiB of base64): the
-	// body is not modified while the view is used, and what is kept is copied.
-	root := gjson.Parse(unsafe.String(unsafe.SliceData(body), len(body)))
-	if !root.IsObject() {
-		return info, false
-	}
-	// One pass over the top-level members; nested values are skipped, not
-	// decoded. A repeated member: the last one wins, as in encoding/json.
-	root.ForEach(func(key, value gjson.Result) bool {
-		switch key.Str {
-		case "model":
-			info.Model = ""
-			if value.Type == gjson.String {
-				info.Model = value.Str
-			}
-		case "stream":
-			info.Stream = value.Type == gjson.True
-		}
-		return true
-	})
-	info.Model = cutModel(info.Model)
-	return info, true
+	return BodyInfo{Model: cutModel(model), Stream: stream}, true
 }
 
 // cutModel keeps at most maxModelLen bytes without splitting a rune, and

@@ -12,13 +12,17 @@ import (
 // here eight bytes at a time (validString). The tape is nil for a scalar;
 // it comes from the pool (releaseTape) when ok.
 func validTape(s string) (tape []int, ok bool) {
-	t := tapePool.Get().(*tapeBuf).tape[:0]
-	defer func() {
-		if !ok {
-			tapePool.Put(&tapeBuf{tape: t[:0]})
-			tape = nil
-		}
-	}()
+	tb := tapePool.Get().(*tapeBuf)
+	t, ok := validTapeTo(s, tb.tape[:0])
+	if !ok || t == nil {
+		tapePool.Put(tb)
+		return nil, ok
+	}
+	return t, true
+}
+
+// validTapeTo is validTape building the tape in t (nil for a scalar).
+func validTapeTo(s string, t []int) (tape []int, ok bool) {
 	var stackBuf [64]int // tape offset of each open container
 	stack := stackBuf[:0]
 	const (
@@ -86,7 +90,6 @@ func validTape(s string) (tape []int, ok bool) {
 					return nil, false
 				}
 				if len(t) == 0 {
-					tapePool.Put(&tapeBuf{tape: t})
 					return nil, true
 				}
 				return t, true
