@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"hash/maphash"
 	"io"
 	"net/http/httptest"
 	"testing"
@@ -32,6 +33,8 @@ func TestKeys_Check(t *testing.T) {
 		{"basic auth", map[string]string{"Authorization": "Basic a2V5LW9uZQ=="}, false, upstream.KeyXAPIKey},
 		{"stale bearer with good x-api-key", map[string]string{"Authorization": "Bearer old", "x-api-key": "key-one"}, true, upstream.KeyXAPIKey},
 		{"empty bearer", map[string]string{"Authorization": "Bearer "}, false, upstream.KeyXAPIKey},
+		{"key with a suffix", map[string]string{"Authorization": "Bearer key-one1"}, false, upstream.KeyBearer},
+		{"last byte differs", map[string]string{"x-api-key": "key-twx"}, false, upstream.KeyXAPIKey},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,6 +55,16 @@ func TestKeys_MatchNoAllocs(t *testing.T) {
 	keys := NewKeys([]string{"a", "b", "c"})
 	k := []byte("b")
 	assert.Zero(t, testing.AllocsPerRun(100, func() { keys.Match(k) }))
+}
+
+// TestKeys_HashCollisionStillComparesBytes: equal hashes alone never let a
+// key in; the bytes are compared too.
+func TestKeys_HashCollisionStillComparesBytes(t *testing.T) {
+	keys := NewKeys([]string{"the-real-key"})
+	keys.sums[0] = maphash.String(keys.seed, "impostor") // as if "impostor" collided
+	assert.False(t, keys.Match([]byte("impostor")))
+	keys.sums[0] = maphash.String(keys.seed, "the-real-key")
+	assert.True(t, keys.Match([]byte("the-real-key")))
 }
 
 func TestFamilyOf(t *testing.T) {
