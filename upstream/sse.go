@@ -2,9 +2,8 @@ package upstream
 
 import (
 	"bytes"
-	"unsafe"
 
-	"github.com/tidwall/gjson"
+	"github.com/llm-proxy/llm-proxy/translate"
 )
 
 // EventEnd returns the index just past the blank line that ends the first
@@ -83,35 +82,8 @@ func UsageFromJSON(obj []byte) Usage {
 	if !bytes.Contains(obj, []byte(`_tokens"`)) {
 		return Usage{}
 	}
-	// One pass over the top level finds the usage object wherever the
-	// family puts it; only that small object is read for the counts.
-	var usage gjson.Result
-	// A view, not a copy; only numbers are kept.
-	gjson.Parse(unsafe.String(unsafe.SliceData(obj), len(obj))).ForEach(func(key, value gjson.Result) bool {
-		switch key.Str {
-		case "usage":
-			usage = value
-		case "message", "response":
-			if value.IsObject() && !usage.Exists() {
-				usage = value.Get("usage")
-			}
-		}
-		return true
-	})
-	if !usage.IsObject() {
-		return Usage{}
-	}
-	var u Usage
-	usage.ForEach(func(key, value gjson.Result) bool {
-		switch key.Str {
-		case "prompt_tokens", "input_tokens":
-			u.Input = int(value.Int())
-		case "completion_tokens", "output_tokens":
-			u.Output = int(value.Int())
-		}
-		return true
-	})
-	return u
+	in, out := translate.TokenUsage(obj)
+	return Usage{Input: in, Output: out}
 }
 
 // UsageFromTail reads token usage from the last bytes of a JSON answer too
