@@ -100,8 +100,8 @@ func (p *Proxy) Handle(c *fiber.Ctx) error {
 	body := c.Request().Body() // raw: never decompressed, forwarded byte for byte
 	ev := &stats.Event{
 		Time:   start,
-		Method: string(c.Request().Header.Method()),
-		Route:  string(path),
+		Method: methodString(c.Request().Header.Method()),
+		Route:  routeString(path),
 		Family: family,
 	}
 	checked := false
@@ -251,6 +251,35 @@ func (p *Proxy) finishAnswer(ev *stats.Event, status int, answer []byte) {
 	u := upstream.UsageFromJSON(answer)
 	ev.InputTokens, ev.OutputTokens = u.Input, u.Output
 	p.finish(ev, status, stats.OutcomeOK, "")
+}
+
+// commonRoutes are the routes nearly every request takes, kept as strings so
+// that a record takes its route without converting (and allocating) it.
+var commonRoutes = func() map[string]string {
+	m := map[string]string{"/v1/models": "/v1/models"}
+	for _, r := range jsonRoutes {
+		m["/v1"+r] = "/v1" + r
+	}
+	return m
+}()
+
+// routeString is path as a string, without allocating for a common route.
+func routeString(path []byte) string {
+	if r, ok := commonRoutes[string(path)]; ok { // no conversion: the compiler looks up the bytes
+		return r
+	}
+	return string(path)
+}
+
+// methodString is the method as a string, without allocating for the usual ones.
+func methodString(m []byte) string {
+	switch string(m) {
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	}
+	return string(m)
 }
 
 // hasParamDotSegment reports whether a path segment is "." or ".." once its
