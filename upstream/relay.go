@@ -167,6 +167,21 @@ type Result struct {
 	Refusal *translate.Error
 	// Estimate (Estimated only) is the count_tokens answer, in Anthropic's shape.
 	Estimate []byte
+
+	// attempts backs Attempts for the default MAX_RETRIES (3: four
+	// attempts), so a Result is one allocation; more attempts grow Attempts
+	// onto the heap as usual.
+	attempts [4]Attempt
+}
+
+// newResult returns a Result with room for maxRetries+1 attempts.
+func newResult(maxRetries int) *Result {
+	res := &Result{}
+	res.Attempts = res.attempts[:0]
+	if n := maxRetries + 1; n > len(res.attempts) {
+		res.Attempts = make([]Attempt, 0, n)
+	}
+	return res
 }
 
 // Release closes the upstream stream, if any, and frees the response.
@@ -200,7 +215,7 @@ func (rl *Relay) Do(req *Request) *Result {
 	if rs := rl.routed.Load(); rs != nil {
 		return rl.doRouted(rs, req)
 	}
-	res := &Result{Attempts: make([]Attempt, 0, rl.opts.MaxRetries+1)}
+	res := newResult(rl.opts.MaxRetries)
 	rot := rl.targets.rotation()
 	// last is the latest retryable answer (nil when that attempt got none):
 	// relayed unchanged if the retries run out.

@@ -119,7 +119,7 @@ func closeLater(ts []*Target, kept map[*Target]bool, grace time.Duration) {
 // budget; cooldowns are per (target, model).
 func (rl *Relay) doRouted(rs *routedTargets, req *Request) *Result {
 	r := rs.r
-	res := &Result{Attempts: make([]Attempt, 0, rl.opts.MaxRetries+1)}
+	res := newResult(rl.opts.MaxRetries)
 	plan, ok := r.Plan(req.Family, req.Model)
 	if !ok {
 		res.Outcome = NotServed
