@@ -425,3 +425,29 @@ func TestTransport_WatchedStreamOverTLS(t *testing.T) {
 	assert.Equal(t, "data: {\"n\":0}\n\ndata: {\"n\":1}\n\ndata: {\"n\":2}\n\ndata: {\"n\":3}\n\n", got)
 	assert.GreaterOrEqual(t, silences, 3)
 }
+
+// A pooled connection keeps its last exchange's deadline while it idles
+// (release no longer clears it): one reused after that deadline passed must
+// still carry the next request, on the same connection.
+func TestTransport_ReuseAfterIdleDeadlinePassed(t *testing.T) {
+	var n atomic.Int32
+	u := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := readRequest(br); err != nil {
+				return
+			}
+			if _, err := c.Write([]byte(okResponse("answer-" + strconv.Itoa(int(n.Add(1)))))); err != nil {
+				return
+			}
+		}
+	})
+	rl := relayOver(t, u, ClientOptions{}, Options{ResponseTimeout: 80 * time.Millisecond, StreamFirstByteTimeout: 80 * time.Millisecond})
+	for i := 1; i <= 3; i++ {
+		res := rl.Do(chatRequest(false))
+		require.Equal(t, Answered, res.Outcome, "request %d", i)
+		assert.Equal(t, "answer-"+strconv.Itoa(i), drain(t, res))
+		time.Sleep(150 * time.Millisecond) // the exchange's deadline passes while the conn idles
+	}
+	assert.EqualValues(t, 1, rl.Targets().All()[0].ConnsOpened(), "the idle connection was reused")
+	noLeak(t, rl)
+}
