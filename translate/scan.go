@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,17 +118,27 @@ func skipSpace(s string, i int) int {
 }
 
 // stringEnd returns the index past the string starting at s[i] ('"'), or -1.
-// The first bytes are scanned in a plain loop (most strings are short keys,
-// for which a call costs more than the scan), the rest with IndexByte.
+// The first 32 bytes are scanned eight at a time (most strings are short
+// keys and values, for which a call to IndexByte costs more than the scan),
+// the rest with IndexByte.
 func stringEnd(s string, i int) int {
 	j := i + 1
-	for end := min(j+24, len(s)); j < end; j++ {
-		switch s[j] {
-		case '"':
-			return j + 1
-		case '\\':
+	for end := min(j+32, len(s)); j < end; {
+		if j+8 <= len(s) {
+			f := quoteOrBackslash(word(s, j))
+			if f == 0 {
+				j += 8
+				continue
+			}
+			j += bits.TrailingZeros64(f) / 8 // the lowest flag is exact
+		} else if c := s[j]; c != '"' && c != '\\' {
 			j++
+			continue
 		}
+		if s[j] == '"' {
+			return j + 1
+		}
+		j += 2 // a backslash and the byte it escapes
 	}
 	for j < len(s) {
 		k := strings.IndexByte(s[j:], '"')
@@ -145,6 +156,14 @@ func stringEnd(s string, i int) int {
 		j = q + 1
 	}
 	return -1
+}
+
+// quoteOrBackslash flags (high bit of the byte) the '"' and '\\' bytes of w;
+// as in specials, the lowest flag is exact.
+func quoteOrBackslash(w uint64) uint64 {
+	q := w ^ (ones * '"')
+	b := w ^ (ones * '\\')
+	return (((q - ones) &^ q) | ((b - ones) &^ b)) & highs
 }
 
 // valueEnd returns the index past the value starting at s[i], or -1.

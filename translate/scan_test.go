@@ -62,3 +62,31 @@ func TestAppendString(t *testing.T) {
 		require.Equal(t, strings.ToValidUTF8(s, "\uFFFD"), back)
 	}
 }
+
+// FuzzStringEnd: stringEnd agrees with a byte-by-byte reference on every
+// input (the eight-byte scan must neither miss a quote nor stop at an
+// escaped one).
+func FuzzStringEnd(f *testing.F) {
+	for _, s := range []string{`"abc"`, `"a\"b"`, `"\\"`, `"` + strings.Repeat(`x\\`, 20) + `"`, `"` + strings.Repeat("y", 40) + `\"` + `"`, `"unterminated\`, `"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) == 0 || s[0] != '"' {
+			s = `"` + s
+		}
+		want := -1
+		for j := 1; j < len(s); j++ {
+			if s[j] == '\\' {
+				j++
+				continue
+			}
+			if s[j] == '"' {
+				want = j + 1
+				break
+			}
+		}
+		if got := stringEnd(s, 0); got != want {
+			t.Fatalf("stringEnd(%q) = %d, want %d", s, got, want)
+		}
+	})
+}
