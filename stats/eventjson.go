@@ -130,6 +130,9 @@ func jsonSafe(e *Event) bool {
 
 // appendJSONFloat is encoding/json's float64 format (ES6 number style).
 func appendJSONFloat(b []byte, f float64) []byte {
+	if f == 0 || f >= 1e-6 && f < 1e6 {
+		return AppendMillis(b, f, 'f') // 'f' in this range, as below
+	}
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
