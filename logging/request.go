@@ -111,11 +111,7 @@ func appendRequestText(b []byte, t time.Time, level slog.Level, ev *stats.Event)
 // appendRFC3339Millis is slog's time format: RFC 3339 with exactly three
 // fractional digits (log/slog's function of the same name).
 func appendRFC3339Millis(b []byte, t time.Time) []byte {
-	const prefixLen = len("2006-01-02T15:04:05.000")
-	n := len(b)
-	t = t.Truncate(time.Millisecond).Add(time.Millisecond / 10)
-	b = t.AppendFormat(b, time.RFC3339Nano)
-	return append(b[:n+prefixLen], b[n+prefixLen+1:]...) // drop the 4th digit
+	return stats.AppendRFC3339(b, t, true)
 }
 
 // appendTextString writes s as slog's text handler does: bare, or quoted

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
-	"time"
 	"unicode/utf8"
 )
 
@@ -27,7 +26,7 @@ func (e *Event) appendJSON(b []byte) ([]byte, error) {
 		b = appendJSONString(b, e.Replica)
 	}
 	b = append(b, `,"time":"`...)
-	b = e.Time.AppendFormat(b, time.RFC3339Nano)
+	b = AppendRFC3339(b, e.Time, false) // jsonSafe: a year AppendFormat can write
 	b = append(b, `","method":`...)
 	b = appendJSONString(b, e.Method)
 	b = append(b, `,"route":`...)
