@@ -72,7 +72,7 @@ var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b 
 // request_test.go checks it against slog.
 func appendRequestText(b []byte, t time.Time, level slog.Level, ev *stats.Event) []byte {
 	b = append(b, "time="...)
-	b = appendRFC3339Millis(b, t)
+	b = stats.AppendRFC3339(b, t, true) // slog's time format: three fraction digits
 	b = append(b, " level="...)
 	b = appendTextString(b, level.String())
 	b = append(b, " msg="...)
@@ -106,12 +106,6 @@ func appendRequestText(b []byte, t time.Time, level slog.Level, ev *stats.Event)
 	b = append(b, " error="...)
 	b = appendTextString(b, ev.Error)
 	return append(b, '\n')
-}
-
-// appendRFC3339Millis is slog's time format: RFC 3339 with exactly three
-// fractional digits (log/slog's function of the same name).
-func appendRFC3339Millis(b []byte, t time.Time) []byte {
-	return stats.AppendRFC3339(b, t, true)
 }
 
 // appendTextString writes s as slog's text handler does: bare, or quoted

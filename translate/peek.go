@@ -1,10 +1,6 @@
 package translate
 
-import (
-	"strings"
-
-	"github.com/tidwall/gjson"
-)
+import "github.com/tidwall/gjson"
 
 // Peek validates body as one JSON object and reads its top-level "model"
 // (when a string) and "stream" (true or not) members without decoding the
@@ -30,11 +26,11 @@ func Peek(body []byte) (model string, stream, ok bool) {
 		return "", false, false
 	}
 	each(r, func(k, v gjson.Result) bool {
-		switch unescaped(k) {
+		switch str(k) {
 		case "model":
 			model = ""
 			if v.Type == gjson.String {
-				model = unescaped(v)
+				model = str(v)
 			}
 		case "stream":
 			stream = v.Type == gjson.True
@@ -47,12 +43,3 @@ func Peek(body []byte) (model string, stream, ok bool) {
 // maxPooledTape bounds the tape capacity Peek keeps in the pool (a request
 // with a million nested values must not pin 8 MB there).
 const maxPooledTape = 1 << 16
-
-// unescaped is a string token's text, decoded however long it is
-// (stringResult leaves long escaped strings undecoded).
-func unescaped(r gjson.Result) string {
-	if strings.IndexByte(r.Raw, '\\') >= 0 {
-		return gjson.Parse(r.Raw).Str
-	}
-	return r.Str
-}

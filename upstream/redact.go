@@ -18,21 +18,11 @@ const RedactedKey = "[redacted]"
 // its rarest byte, and the escape-aware matcher runs only on chunks that hold
 // a "\u" or a "\/". A nil *Redactor passes everything through.
 type Redactor struct {
-	key    []byte
-	mask   bool   // replace with '*' of the same length (see NewMaskingRedactor)
-	anchor int    // index in key of its rarest byte: the scan looks for it
-	held   []byte // tail of the previous chunk that may start a key
-	out    []byte // reused output buffer
-	joined []byte // reused held+chunk buffer
-}
-
-// NewRedactor returns a redactor for key; nil when key is empty.
-func NewRedactor(key string) *Redactor {
-	if key == "" {
-		return nil
-	}
-	r := newKeyScan(key).redactor()
-	return &r
+	keyScan        // the key and its rarest byte, shared read-only with the target
+	mask    bool   // replace each match with as many '*' (a body whose Content-Length was sent before it was read)
+	held    []byte // tail of the previous chunk that may start a key
+	out     []byte // reused output buffer
+	joined  []byte // reused held+chunk buffer
 }
 
 // keyScan is what a Redactor needs to know of its key, computed once: a
@@ -40,7 +30,7 @@ func NewRedactor(key string) *Redactor {
 // allocation and no scan of the key (see Target.redaction).
 type keyScan struct {
 	key    []byte
-	anchor int // index in key of its rarest byte
+	anchor int // index in key of its rarest byte: the scan looks for it
 }
 
 func newKeyScan(key string) keyScan {
@@ -55,19 +45,33 @@ func newKeyScan(key string) keyScan {
 }
 
 // redactor returns a fresh Redactor for the key (its buffers unshared).
-func (ks keyScan) redactor() Redactor { return Redactor{key: ks.key, anchor: ks.anchor} }
+func (ks keyScan) redactor() Redactor { return Redactor{keyScan: ks} }
 
-// contains reports whether body holds the key, raw or escaped (Contains).
+// newRedactor is a stream's Redactor for the key, masking (see
+// Redactor.mask) or not; nil, which passes everything through, without a key.
+func (ks keyScan) newRedactor(mask bool) *Redactor {
+	if len(ks.key) == 0 {
+		return nil
+	}
+	r := ks.redactor()
+	r.mask = mask
+	return &r
+}
+
+// contains reports whether body holds the key, raw or escaped.
 func (ks keyScan) contains(body []byte) bool {
 	if len(ks.key) == 0 || len(body) < len(ks.key) {
-		return false // see Contains
+		// Every form of the key, raw or escaped, is at least as long as the
+		// key: most header values are shorter.
+		return false
 	}
 	r := ks.redactor()
 	_, found, _ := r.replace(body)
 	return found
 }
 
-// redactAll is RedactAll for the key.
+// redactAll returns body with every occurrence of the key (raw or escaped)
+// replaced; body itself when there is none (no copy).
 func (ks keyScan) redactAll(body []byte) []byte {
 	if len(ks.key) == 0 || len(body) < len(ks.key) {
 		return body
@@ -78,17 +82,6 @@ func (ks keyScan) redactAll(body []byte) []byte {
 		return body
 	}
 	return bytes.Clone(out)
-}
-
-// NewMaskingRedactor is NewRedactor, but it replaces each occurrence with
-// as many '*' as it had bytes: for a body whose Content-Length was sent
-// before it was read. nil when key is empty.
-func NewMaskingRedactor(key string) *Redactor {
-	r := NewRedactor(key)
-	if r != nil {
-		r.mask = true
-	}
-	return r
 }
 
 // appendMark appends the replacement for a match of n bytes.
@@ -133,25 +126,6 @@ func (r *Redactor) Flush() []byte {
 	r.held = r.held[:0]
 	r.out = out
 	return out
-}
-
-// RedactAll returns body with every occurrence of key replaced; body itself
-// when there is none (no copy).
-func RedactAll(key string, body []byte) []byte {
-	if len(body) < len(key) {
-		return body // too short to hold any form of the key (see Contains)
-	}
-	return newKeyScan(key).redactAll(body)
-}
-
-// Contains reports whether body holds key, raw or escaped.
-func Contains(key string, body []byte) bool {
-	if len(body) < len(key) {
-		// Every form of the key, raw or escaped, is at least as long as the
-		// key: most header values are shorter, and need no redactor.
-		return false
-	}
-	return newKeyScan(key).contains(body)
 }
 
 // replace returns buf with every complete key (raw or escaped) replaced,

@@ -22,12 +22,7 @@ func (r *Result) Redactor() *Redactor {
 	if r.Target == nil {
 		return nil
 	}
-	if r.Target.key == "" {
-		return nil
-	}
-	red := r.Target.redaction.redactor()
-	red.mask = !r.SSE
-	return &red
+	return r.Target.redaction.newRedactor(!r.SSE)
 }
 
 // RedactAnswer removes the serving target's key from the answer before it

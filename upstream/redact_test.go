@@ -26,7 +26,7 @@ func escapeAll(s string, upper bool) string {
 
 // redactChunks runs chunks through one Redactor and joins what it emits.
 func redactChunks(key string, chunks []string) string {
-	r := NewRedactor(key)
+	r := newKeyScan(key).newRedactor(false)
 	var out bytes.Buffer
 	for _, c := range chunks {
 		out.Write(r.Redact([]byte(c)))
@@ -48,11 +48,11 @@ func TestRedactAll(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, string(RedactAll(testKey, []byte(tt.in))))
+			assert.Equal(t, tt.want, string(newKeyScan(testKey).redactAll([]byte(tt.in))))
 		})
 	}
 	body := []byte("no key here")
-	assert.Same(t, &body[0], &RedactAll(testKey, body)[0], "no copy without a key")
+	assert.Same(t, &body[0], &newKeyScan(testKey).redactAll(body)[0], "no copy without a key")
 }
 
 // The key split across stream chunks at every position, raw and escaped,
@@ -69,7 +69,7 @@ func TestRedactor_RedactAcrossChunks(t *testing.T) {
 			}
 		}
 	}
-	r := NewRedactor(testKey)
+	r := newKeyScan(testKey).newRedactor(false)
 	ev := "data: {\"choices\":[{\"delta\":{\"content\":\"hi s\"}}]}\n\n"
 	assert.Equal(t, ev, string(r.Redact([]byte(ev))), "an event ending in a blank line is sent whole, at once")
 	assert.Equal(t, "abc ", string(r.Redact([]byte("abc sk-ups"))), "only a possible key start is held")
@@ -77,7 +77,7 @@ func TestRedactor_RedactAcrossChunks(t *testing.T) {
 }
 
 func TestRedactor_NilPassesThrough(t *testing.T) {
-	var r *Redactor = NewRedactor("")
+	var r *Redactor = newKeyScan("").newRedactor(false)
 	assert.Nil(t, r)
 	assert.Equal(t, "abc", string(r.Redact([]byte("abc"))))
 	assert.Nil(t, r.Flush())
@@ -99,7 +99,7 @@ func FuzzRedactor(f *testing.F) {
 			a, b = b, a
 		}
 		got := redactChunks(testKey, []string{text[:a], text[a:b], text[b:]})
-		want := string(RedactAll(testKey, []byte(text)))
+		want := string(newKeyScan(testKey).redactAll([]byte(text)))
 		if got != want {
 			t.Fatalf("streamed %q, one-shot %q", got, want)
 		}
@@ -129,7 +129,7 @@ func BenchmarkRedactor_Redact(b *testing.B) {
 		{"escaped-text-1KiB", []byte(strings.Repeat(`caf\u00e9 \n\"ok\" `, 64)[:1024])},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			r := NewRedactor("sk-proj-Q8zK3mW7pL2xV9aB4cD6eF1gH3iJ5kL7mN9oP0qR2sT4uV6wX8yZ")
+			r := newKeyScan("sk-proj-Q8zK3mW7pL2xV9aB4cD6eF1gH3iJ5kL7mN9oP0qR2sT4uV6wX8yZ").newRedactor(false)
 			b.SetBytes(int64(len(tc.chunk)))
 			b.ReportAllocs()
 			for b.Loop() {
@@ -139,8 +139,8 @@ func BenchmarkRedactor_Redact(b *testing.B) {
 	}
 }
 
-func TestNewMaskingRedactor(t *testing.T) {
-	r := NewMaskingRedactor(testKey)
+func TestRedactor_Masking(t *testing.T) {
+	r := newKeyScan(testKey).newRedactor(true)
 	in := "a " + testKey + " b " + escapeAll(testKey, false)
 	got := string(r.Redact([]byte(in))) + string(r.Flush())
 	assert.Len(t, got, len(in), "the length is kept")

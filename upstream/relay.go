@@ -243,7 +243,7 @@ func (rl *Relay) Do(req *Request) *Result {
 		if a.resp != nil {
 			status = a.resp.StatusCode()
 			if a.reason != ReasonOK {
-				redactKey(a.resp, t.key) // an error answer may be relayed: never with our key in it
+				redactKey(a.resp, t) // an error answer may be relayed: never with our key in it
 			}
 		}
 		res.Attempts = append(res.Attempts, Attempt{Target: t, Status: status, Reason: a.reason, Cause: a.cause, Duration: time.Since(start)})
@@ -496,18 +496,15 @@ func readUpTo(body *StreamBody, limit int, buf []byte) (prefix []byte, complete 
 // is cut there (its connection closed).
 const errorBodyLimit = 1 << 20
 
-// redactedKey replaces an upstream key echoed in an error answer.
-var redactedKey = []byte("[redacted]")
-
-// redactKey removes the target's key from an error answer's body before it
-// can be relayed: some upstreams echo the key they were sent in their error
-// text ("Incorrect API key provided: sk-…").
-func redactKey(resp *fasthttp.Response, key string) {
-	if key == "" || resp.IsBodyStream() {
+// redactKey removes the target's key, raw or escaped, from an error answer's
+// body before it can be relayed: some upstreams echo the key they were sent
+// in their error text ("Incorrect API key provided: sk-…").
+func redactKey(resp *fasthttp.Response, t *Target) {
+	if t.key == "" || resp.IsBodyStream() {
 		return
 	}
-	if body := resp.Body(); bytes.Contains(body, []byte(key)) {
-		resp.SetBodyRaw(bytes.ReplaceAll(body, []byte(key), redactedKey))
+	if body := resp.Body(); t.redaction.contains(body) {
+		resp.SetBodyRaw(t.redaction.redactAll(body))
 	}
 }
 

@@ -285,7 +285,7 @@ func (rl *Relay) runModel(rs *routedTargets, plan *routing.Plan, step *routing.S
 		if resp != nil {
 			status = resp.StatusCode()
 			if reason != ReasonOK {
-				redactKey(resp, t.key)
+				redactKey(resp, t)
 			}
 		}
 		if resp != nil && reason != ReasonOK && a.body == nil {
