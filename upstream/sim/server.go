@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -137,7 +139,11 @@ type Server struct {
 	handlers sync.WaitGroup // running handlers; Add only under mu while !closed
 	serving  sync.WaitGroup // connections served again (see serveAgain); Add only under mu while !closed
 	ids      map[string]int // requests per IDHeader value
-	keys     map[string]KeyState
+	// behind maps the id of a request that arrived on a connection behind
+	// an answer that never finished (FaultHang, FaultStall) to that
+	// answer's request id: the server never read it (see [Server.Behind]).
+	behind map[string]string
+	keys   map[string]KeyState
 
 	count     atomic.Int64
 	active    atomic.Int64 // handlers running now
@@ -227,6 +233,7 @@ func New(opts Options) (*Server, error) {
 		serveDone: make(chan struct{}),
 		hijacked:  make(map[net.Conn]struct{}),
 		ids:       make(map[string]int),
+		behind:    make(map[string]string),
 		keys:      make(map[string]KeyState),
 		gone:      make(chan Received, goneBuffer),
 	}
@@ -551,12 +558,76 @@ func (c *call) wait(d time.Duration) bool {
 }
 
 // waitForever blocks until the client leaves or the server closes.
+//
+// It takes the connection over to watch it: net/http stops watching a
+// connection for the client leaving once the next request's bytes arrive
+// (a client that reuses the connection before the answer ended), so the
+// request context would never end. The bytes that arrive meanwhile are
+// requests the server never reads; their ids are kept for [Server.Behind].
 func (c *call) waitForever() {
+	conn, rw, err := c.rc.Hijack()
+	if err != nil {
+		c.waitContext()
+		return
+	}
+	if !c.s.trackHijacked(conn) {
+		_ = conn.Close()
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	var unread bytes.Buffer
+	peerGone := make(chan struct{})
+	go func() {
+		defer close(peerGone)
+		_, _ = io.Copy(&unread, io.LimitReader(rw.Reader, 1<<20))
+	}()
+	select {
+	case <-peerGone:
+		c.markGone()
+	case <-c.s.done:
+	}
+	_ = conn.Close()
+	<-peerGone
+	c.s.untrackHijacked(conn)
+	c.s.noteBehind(c.rec.ID, unread.Bytes())
+}
+
+// waitContext blocks until the request context ends or the server closes.
+func (c *call) waitContext() {
 	select {
 	case <-c.clientGone:
 		c.markGone()
 	case <-c.s.done:
 	}
+}
+
+// noteBehind records the ids of the requests in unread, which arrived
+// behind the unfinished answer to request id.
+func (s *Server) noteBehind(id string, unread []byte) {
+	br := bufio.NewReader(bytes.NewReader(unread))
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, req.Body)
+		if next := req.Header.Get(IDHeader); next != "" {
+			s.mu.Lock()
+			s.behind[next] = id
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Behind returns the id of the request whose answer never finished
+// (FaultHang, FaultStall) on the connection where the request carrying id
+// arrived after it, unread; "" when there is none. A client that reuses
+// a connection before its answer ended (the keep-alive race: it took
+// unsolicited bytes for that answer) queues its next request there.
+func (s *Server) Behind(id string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.behind[id]
 }
 
 // writeFlush writes p and flushes it to the client; a failure means the

@@ -142,6 +142,41 @@ func TestFault_Hang(t *testing.T) {
 	assert.Equal(t, "/v1/chat/completions", waitGone(t, s).Path, "the handler saw the client leave")
 }
 
+// TestFault_HangEndsWhenClientLeavesWithRequestBehind: a client that
+// sends its next request on the connection of a hung answer (it took
+// unsolicited bytes for that answer) and then closes it. net/http stops
+// watching the connection once those bytes arrive, so the handler waited
+// for the request context until the server closed; the soak saw it as an
+// upstream request still running. The hung handler must end when the
+// client leaves, and say which request queued behind it unread.
+func TestFault_HangEndsWhenClientLeavesWithRequestBehind(t *testing.T) {
+	for _, st := range []Step{{Fault: FaultHang}, {Fault: FaultStall, Events: OpenAIStream([]string{"a"}, 1, 1)[:1]}} {
+		t.Run(st.Fault.String(), func(t *testing.T) {
+			s := newServer(t, Options{})
+			s.Push(st)
+			conn, err := net.Dial("tcp", s.Addr())
+			require.NoError(t, err)
+			defer conn.Close()
+			req := func(id string) string {
+				return "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n" + IDHeader + ": " + id +
+					"\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+			}
+			_, err = io.WriteString(conn, req("first"))
+			require.NoError(t, err)
+			require.Eventually(t, func() bool { return s.Active() == 1 }, waitTimeout, 5*time.Millisecond, "the first request is being answered")
+			_, err = io.WriteString(conn, req("second"))
+			require.NoError(t, err)
+			time.Sleep(50 * time.Millisecond) // let the server see the second request's bytes
+			require.NoError(t, conn.Close())
+
+			assert.Eventually(t, func() bool { return s.Active() == 0 }, waitTimeout, 5*time.Millisecond, "the hung handler saw the client leave")
+			assert.Equal(t, "first", s.Behind("second"), "the second request queued behind the first's answer")
+			assert.Empty(t, s.Behind("first"))
+			assert.Equal(t, 1, s.Count(), "the second request was never read")
+		})
+	}
+}
+
 func TestFault_CutStream(t *testing.T) {
 	s := newServer(t, Options{})
 	events := OpenAIStream([]string{"a", "b"}, 1, 2)[:3] // no finish, usage or [DONE]
