@@ -235,7 +235,7 @@ func TestEdges_StoreWriteErrorsUseAppLogger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("DROP TABLE requests"); err != nil {
+	if _, err := db.Exec("DROP TABLE request_batches"); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

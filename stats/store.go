@@ -1,6 +1,8 @@
 package stats
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -9,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +64,21 @@ var migrations = []string{
 		failures    INTEGER NOT NULL,
 		latency_sum REAL    NOT NULL     -- milliseconds
 	) WITHOUT ROWID;`,
+	// 3: the request log as one row per written batch: a row per request
+	// cost a B-tree insert into the table and one into the time index for
+	// every request, the largest part of what storing a request costs.
+	`CREATE TABLE request_batches (
+		last_id  INTEGER PRIMARY KEY, -- the highest request id in the batch
+		first_id INTEGER NOT NULL,    -- the lowest
+		rows     INTEGER NOT NULL,    -- how many requests it holds
+		time_min INTEGER NOT NULL,    -- the oldest Event.Time, Unix milliseconds
+		time_max INTEGER NOT NULL,    -- the newest
+		events   BLOB    NOT NULL     -- the Events as JSON, each followed by a newline
+	);
+	CREATE INDEX request_batches_time ON request_batches(time_min);
+	INSERT INTO request_batches (last_id, first_id, rows, time_min, time_max, events)
+		SELECT id, id, 1, time, time, CAST(event || char(10) AS BLOB) FROM requests;
+	DROP TABLE requests;`,
 }
 
 // StoreOptions configure OpenStore.
@@ -111,7 +129,6 @@ type SQLiteStore struct {
 
 	recovery *DatabaseRecovery // set when a damaged file was moved aside at open
 	enc      []byte            // the writer's encoding buffer, reused for every statement
-	args     []any             // the writer's bound arguments, reused for every statement
 
 	closeOnce sync.Once
 	closeErr  error
@@ -426,66 +443,29 @@ func (s *SQLiteStore) write(batch []*Event, c counters, buckets map[int64]*Bucke
 	return tx.Commit()
 }
 
-// insertRows is how many requests one INSERT statement carries: one
-// statement per row would pay database/sql's and the driver's per-Exec
-// cost (locking, argument conversion, binding) for every request.
-const insertRows = 64
-
-// insertRequests inserts batch, insertRows rows per statement (the rest one
-// by one). Every row's JSON is encoded into s.enc back to back, and the
-// bound arguments are slices of it, taken once the buffer no longer grows:
-// the driver copies bound []byte before Exec returns, so s.enc is reused
-// by the next statement.
+// insertRequests writes batch as one row of request_batches: the events'
+// JSON back to back in s.enc, each followed by a newline. The driver
+// copies the bound blob before Exec returns, so s.enc is reused by the next
+// batch.
 func (s *SQLiteStore) insertRequests(tx *sql.Tx, batch []*Event) error {
-	var many, one *sql.Stmt
-	if len(batch) >= insertRows {
-		q := "INSERT INTO requests (id, time, event) VALUES (?, ?, ?)" + strings.Repeat(", (?, ?, ?)", insertRows-1)
-		st, err := tx.Prepare(q)
-		if err != nil {
-			return err
+	enc := s.enc[:0]
+	first, last := batch[0].ID, batch[0].ID
+	tmin, tmax := batch[0].Time.UnixMilli(), batch[0].Time.UnixMilli()
+	for _, e := range batch {
+		var err error
+		if enc, err = e.appendJSON(enc); err != nil {
+			return fmt.Errorf("request %d: %w", e.ID, err)
 		}
-		defer st.Close()
-		many = st
+		enc = append(enc, '\n')
+		first, last = min(first, e.ID), max(last, e.ID)
+		t := e.Time.UnixMilli()
+		tmin, tmax = min(tmin, t), max(tmax, t)
 	}
-	if len(batch)%insertRows != 0 {
-		st, err := tx.Prepare("INSERT INTO requests (id, time, event) VALUES (?, ?, ?)")
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		one = st
-	}
-	for len(batch) > 0 {
-		n, st := insertRows, many
-		if len(batch) < insertRows {
-			n, st = 1, one
-		}
-		rows := batch[:n]
-		batch = batch[n:]
-		enc := s.enc[:0]
-		var ends [insertRows]int
-		for i, e := range rows {
-			var err error
-			if enc, err = e.appendJSON(enc); err != nil {
-				return fmt.Errorf("request %d: %w", e.ID, err)
-			}
-			ends[i] = len(enc)
-		}
-		s.enc = enc
-		args := s.args[:0]
-		start := 0
-		for i, e := range rows {
-			args = append(args, e.ID, e.Time.UnixMilli(), enc[start:ends[i]:ends[i]])
-			start = ends[i]
-		}
-		s.args = args
-		if _, err := st.Exec(args...); err != nil {
-			if n == 1 {
-				return fmt.Errorf("request %d: %w", rows[0].ID, err)
-			}
-			return fmt.Errorf("requests %d to %d: %w", rows[0].ID, rows[n-1].ID, err)
-		}
-		clear(args) // the rows' values are not kept past the statement
+	s.enc = enc
+	_, err := tx.Exec(`INSERT INTO request_batches (last_id, first_id, rows, time_min, time_max, events)
+		VALUES (?, ?, ?, ?, ?, ?)`, last, first, len(batch), tmin, tmax, enc)
+	if err != nil {
+		return fmt.Errorf("requests %d to %d: %w", first, last, err)
 	}
 	return nil
 }
@@ -513,21 +493,128 @@ func (c counters) named() []namedValue {
 func (s *SQLiteStore) prune() error {
 	ctx := context.Background()
 	if s.retentionRows > 0 {
-		// Keep the newest retentionRows: delete below the id of the
-		// retentionRows-th newest (NULL, so nothing, when there are fewer).
-		_, err := s.db.ExecContext(ctx, `DELETE FROM requests WHERE id <
-			(SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?)`, s.retentionRows-1)
-		if err != nil {
+		if err := s.pruneRows(ctx); err != nil {
 			return err
 		}
 	}
 	if s.retentionDays > 0 {
-		cutoff := time.Now().AddDate(0, 0, -s.retentionDays).UnixMilli()
-		if _, err := s.db.ExecContext(ctx, "DELETE FROM requests WHERE time < ?", cutoff); err != nil {
+		if err := s.pruneDays(ctx, time.Now().AddDate(0, 0, -s.retentionDays).UnixMilli()); err != nil {
 			return err
 		}
 	}
 	_, err := s.db.ExecContext(ctx, "DELETE FROM series WHERE t < ?", time.Now().Unix()-SeriesRetention)
+	return err
+}
+
+// pruneRows keeps the newest retentionRows requests: it walks the batches
+// from the newest until they hold that many, deletes the older batches and
+// trims the batch that crosses the limit to its newest requests.
+func (s *SQLiteStore) pruneRows(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT last_id, rows FROM request_batches ORDER BY last_id DESC")
+	if err != nil {
+		return err
+	}
+	var held, cross, n int64
+	found := false
+	for rows.Next() {
+		if err := rows.Scan(&cross, &n); err != nil {
+			rows.Close()
+			return err
+		}
+		if held+n >= int64(s.retentionRows) {
+			found = true
+			break
+		}
+		held += n
+	}
+	rows.Close() // before the next statement: the store has one connection
+	if err := rows.Err(); err != nil || !found {
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM request_batches WHERE last_id < ?", cross); err != nil {
+		return err
+	}
+	keep := int(int64(s.retentionRows) - held)
+	if int64(keep) == n {
+		return nil
+	}
+	return s.trimBatch(ctx, cross, func(lines []storedLine) []storedLine {
+		slices.SortFunc(lines, func(a, b storedLine) int { return cmp.Compare(b.e.ID, a.e.ID) })
+		return lines[:min(keep, len(lines))]
+	})
+}
+
+// pruneDays deletes the requests older than cutoff (Unix milliseconds):
+// the batches that hold only such requests, and those requests in the
+// batches that also hold newer ones.
+func (s *SQLiteStore) pruneDays(ctx context.Context, cutoff int64) error {
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM request_batches WHERE time_min < ? AND time_max < ?", cutoff, cutoff); err != nil {
+		return err
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT last_id FROM request_batches WHERE time_min < ?", cutoff)
+	if err != nil {
+		return err
+	}
+	var mixed []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		mixed = append(mixed, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, id := range mixed {
+		err := s.trimBatch(ctx, id, func(lines []storedLine) []storedLine {
+			return slices.DeleteFunc(lines, func(l storedLine) bool { return l.e.Time.UnixMilli() < cutoff })
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// storedLine is one request of a stored batch: its line and its Event.
+type storedLine struct {
+	line []byte
+	e    *Event
+}
+
+// trimBatch rewrites the batch whose last_id is id with the requests pick
+// keeps (unreadable lines are dropped), or deletes it when none is left.
+func (s *SQLiteStore) trimBatch(ctx context.Context, id int64, pick func([]storedLine) []storedLine) error {
+	var data []byte
+	if err := s.db.QueryRowContext(ctx, "SELECT events FROM request_batches WHERE last_id = ?", id).Scan(&data); err != nil {
+		return err
+	}
+	var lines []storedLine
+	for line := range bytes.Lines(data) {
+		e := new(Event)
+		if json.Unmarshal(line, e) == nil {
+			lines = append(lines, storedLine{line, e})
+		}
+	}
+	lines = pick(lines)
+	if len(lines) == 0 {
+		_, err := s.db.ExecContext(ctx, "DELETE FROM request_batches WHERE last_id = ?", id)
+		return err
+	}
+	slices.SortFunc(lines, func(a, b storedLine) int { return cmp.Compare(a.e.ID, b.e.ID) })
+	var events []byte
+	first, last := lines[0].e.ID, lines[len(lines)-1].e.ID
+	tmin, tmax := lines[0].e.Time.UnixMilli(), lines[0].e.Time.UnixMilli()
+	for _, l := range lines {
+		events = append(events, l.line...)
+		t := l.e.Time.UnixMilli()
+		tmin, tmax = min(tmin, t), max(tmax, t)
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE request_batches SET last_id = ?, first_id = ?, rows = ?,
+		time_min = ?, time_max = ?, events = ? WHERE last_id = ?`, last, first, len(lines), tmin, tmax, events, id)
 	return err
 }
 
@@ -538,7 +625,7 @@ func (s *SQLiteStore) restore(n int) (counters, []*Event, error) {
 		return c, nil, fmt.Errorf("database %q: read counters: %w", s.path, err)
 	}
 	var maxID int64
-	if err := s.db.QueryRow("SELECT COALESCE(MAX(id), 0) FROM requests").Scan(&maxID); err != nil {
+	if err := s.db.QueryRow("SELECT COALESCE(MAX(last_id), 0) FROM request_batches").Scan(&maxID); err != nil {
 		return c, nil, fmt.Errorf("database %q: read requests: %w", s.path, err)
 	}
 	c.lastID = max(c.lastID, maxID)
@@ -580,26 +667,40 @@ func (s *SQLiteStore) readCounters() (counters, error) {
 	return c, rows.Err()
 }
 
+// readRecent returns the newest n requests, newest first. A request is
+// written in the batch of its turn, which can follow the batch of a
+// request with a higher id: batches are read until the next one's highest
+// id is below the n-th newest found.
 func (s *SQLiteStore) readRecent(n int) ([]*Event, error) {
-	rows, err := s.db.Query("SELECT id, event FROM requests ORDER BY id DESC LIMIT ?", n)
+	if n <= 0 {
+		return nil, nil
+	}
+	rows, err := s.db.Query("SELECT last_id, events FROM request_batches ORDER BY last_id DESC")
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var out []*Event
 	for rows.Next() {
-		var id int64
+		var last int64
 		var data []byte
-		if err := rows.Scan(&id, &data); err != nil {
+		if err := rows.Scan(&last, &data); err != nil {
 			return nil, err
 		}
-		e := new(Event)
-		if err := json.Unmarshal(data, e); err != nil {
-			// One bad row must not stop the proxy from starting.
-			s.log.Warn("stats store: skipping unreadable request", "path", s.path, "id", id, "err", err)
-			continue
+		if len(out) == n && last < out[n-1].ID {
+			break
 		}
-		out = append(out, e)
+		for line := range bytes.Lines(data) {
+			e := new(Event)
+			if err := json.Unmarshal(line, e); err != nil {
+				// One bad line must not stop the proxy from starting.
+				s.log.Warn("stats store: skipping unreadable request", "path", s.path, "batch", last, "err", err)
+				continue
+			}
+			out = append(out, e)
+		}
+		slices.SortFunc(out, func(a, b *Event) int { return cmp.Compare(b.ID, a.ID) })
+		out = out[:min(n, len(out))]
 	}
 	return out, rows.Err()
 }

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"bytes"
 	"database/sql"
 	"encoding/json"
 	"os"
@@ -23,7 +24,7 @@ func openTestStore(t testing.TB, opts StoreOptions) *SQLiteStore {
 
 func countRows(t testing.TB, s *SQLiteStore) (n, minID int64) {
 	t.Helper()
-	require.NoError(t, s.db.QueryRow("SELECT COUNT(*), COALESCE(MIN(id), 0) FROM requests").Scan(&n, &minID))
+	require.NoError(t, s.db.QueryRow("SELECT COALESCE(SUM(rows), 0), COALESCE(MIN(first_id), 0) FROM request_batches").Scan(&n, &minID))
 	return n, minID
 }
 
@@ -177,13 +178,15 @@ func TestStore_prune(t *testing.T) {
 
 func TestStore_restore_skipsBadRows(t *testing.T) {
 	s := openTestStore(t, StoreOptions{Path: filepath.Join(t.TempDir(), "stats.db")})
-	storeEvents(t, s, 0, 2, time.Now())
-	_, err := s.db.Exec("UPDATE requests SET event = 'not json' WHERE id = 2")
+	storeEvents(t, s, 0, 1, time.Now())
+	storeEvents(t, s, 1, 2, time.Now()) // a batch of two: 2, 3
+	_, err := s.db.Exec("UPDATE request_batches SET events = CAST('not json' || char(10) || substr(CAST(events AS TEXT), instr(CAST(events AS TEXT), char(10)) + 1) AS BLOB) WHERE last_id = 3")
 	require.NoError(t, err)
 	_, recent, err := s.restore(10)
 	require.NoError(t, err)
-	require.Len(t, recent, 1)
-	assert.Equal(t, int64(1), recent[0].ID)
+	require.Len(t, recent, 2, "the batch's other request is read")
+	assert.Equal(t, int64(3), recent[0].ID)
+	assert.Equal(t, int64(1), recent[1].ID)
 }
 
 // BenchmarkStore_Write measures the writer: batches of flushBatch events, one
@@ -214,36 +217,108 @@ func BenchmarkStore_Write(b *testing.B) {
 	}
 }
 
-// The writer encodes every row into one reused buffer: each row must still
-// hold its own event, also when a later row's encoding is shorter. The
-// batch spans two multi-row statements (insertRows each) and single rows.
-func TestStore_write_eachRowItsOwnEvent(t *testing.T) {
+// The writer encodes every batch into one reused buffer: each line must
+// hold its own event, also when a later batch's encoding is shorter.
+func TestStore_write_eachLineItsOwnEvent(t *testing.T) {
 	s := openTestStore(t, StoreOptions{Path: filepath.Join(t.TempDir(), "stats.db"), FlushInterval: time.Hour})
 	var c counters
 	var want []*Event
-	n := 2*insertRows + 7
-	for i := range n {
-		e := okEvent()
-		e.ID = int64(i + 1)
-		e.Model = strings.Repeat("m", 1+(n-i)%23) // encodings of many lengths, often shorter than the last
-		e.Error = strings.Repeat("<&>", i%3)
-		c.requests, c.lastID = e.ID, e.ID
-		s.add(e, e.Time.Unix(), c)
-		want = append(want, e)
+	for batch, n := range []int{70, 9, 1} {
+		for i := range n {
+			e := okEvent()
+			e.ID = int64(len(want) + 1)
+			e.Model = strings.Repeat("m", 1+(n-i)%23) // encodings of many lengths, often shorter than the last
+			e.Error = strings.Repeat("<&>", i%3)
+			e.Time = e.Time.Add(time.Duration(batch*100+i) * time.Millisecond)
+			c.requests, c.lastID = e.ID, e.ID
+			s.add(e, e.Time.Unix(), c)
+			want = append(want, e)
+		}
+		require.NoError(t, s.sync(c))
 	}
-	require.NoError(t, s.sync(c))
-	rows, err := s.db.Query("SELECT id, event FROM requests ORDER BY id")
+	rows, err := s.db.Query("SELECT last_id, first_id, rows, time_min, time_max, events FROM request_batches ORDER BY last_id")
 	require.NoError(t, err)
 	defer rows.Close()
 	i := 0
-	for ; rows.Next(); i++ {
-		var id int64
+	for rows.Next() {
+		var last, first, n, tmin, tmax int64
 		var data []byte
-		require.NoError(t, rows.Scan(&id, &data))
-		wantJSON, err := json.Marshal(want[i])
-		require.NoError(t, err)
-		assert.Equal(t, string(wantJSON), string(data), "row %d", id)
+		require.NoError(t, rows.Scan(&last, &first, &n, &tmin, &tmax, &data))
+		assert.Equal(t, want[i].ID, first)
+		assert.Equal(t, want[i].Time.UnixMilli(), tmin)
+		for line := range bytes.Lines(data) {
+			wantJSON, err := json.Marshal(want[i])
+			require.NoError(t, err)
+			assert.Equal(t, string(wantJSON)+"\n", string(line), "request %d", want[i].ID)
+			i++
+		}
+		assert.Equal(t, want[i-1].ID, last)
+		assert.Equal(t, want[i-1].Time.UnixMilli(), tmax)
+		assert.Equal(t, last-first+1, n)
 	}
 	require.NoError(t, rows.Err())
 	assert.Equal(t, len(want), i)
+}
+
+// A request is written in the batch of its turn: the batch after one
+// that holds a higher id. The newest n are still the n highest ids.
+func TestStore_restore_batchesOutOfIDOrder(t *testing.T) {
+	s := openTestStore(t, StoreOptions{Path: filepath.Join(t.TempDir(), "stats.db"), FlushInterval: time.Hour})
+	var c counters
+	for _, batch := range [][]int64{{1, 2, 5}, {3, 4}, {6}} {
+		for _, id := range batch {
+			e := okEvent()
+			e.ID = id
+			c.requests, c.lastID = c.requests+1, max(c.lastID, id)
+			s.add(e, e.Time.Unix(), c)
+		}
+		require.NoError(t, s.sync(c))
+	}
+	for n, want := range [][]int64{nil, {6}, {6, 5}, {6, 5, 4}, {6, 5, 4, 3}, {6, 5, 4, 3, 2}, {6, 5, 4, 3, 2, 1}, {6, 5, 4, 3, 2, 1}} {
+		_, recent, err := s.restore(n)
+		require.NoError(t, err)
+		var got []int64
+		for _, e := range recent {
+			got = append(got, e.ID)
+		}
+		assert.Equal(t, want, got, "newest %d", n)
+	}
+}
+
+// A database written before the batch table (schema 2, a row per request)
+// keeps its requests: migration 3 moves each row into a batch of its own.
+func TestOpenStore_migratesRowsToBatches(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stats.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	for _, m := range migrations[:2] {
+		_, err := db.Exec(m)
+		require.NoError(t, err)
+	}
+	_, err = db.Exec("PRAGMA user_version = 2")
+	require.NoError(t, err)
+	var want []*Event
+	for i := range 3 {
+		e := okEvent()
+		e.ID = int64(i + 1)
+		data, err := json.Marshal(e)
+		require.NoError(t, err)
+		_, err = db.Exec("INSERT INTO requests (id, time, event) VALUES (?, ?, ?)", e.ID, e.Time.UnixMilli(), string(data))
+		require.NoError(t, err)
+		want = append([]*Event{e}, want...)
+	}
+	require.NoError(t, db.Close())
+
+	s := openTestStore(t, StoreOptions{Path: path})
+	n, minID := countRows(t, s)
+	assert.Equal(t, int64(3), n)
+	assert.Equal(t, int64(1), minID)
+	c, recent, err := s.restore(10)
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), c.lastID)
+	require.Len(t, recent, 3)
+	for i, e := range recent {
+		assert.Equal(t, want[i].ID, e.ID)
+		assert.Equal(t, want[i].Model, e.Model)
+	}
 }
