@@ -514,6 +514,7 @@ func (s *SQLiteStore) pruneRows(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	limit := int64(s.retentionRows)
 	var held, cross, n int64
 	found := false
 	for rows.Next() {
@@ -521,7 +522,7 @@ func (s *SQLiteStore) pruneRows(ctx context.Context) error {
 			rows.Close()
 			return err
 		}
-		if held+n >= int64(s.retentionRows) {
+		if held+n >= limit {
 			found = true
 			break
 		}
@@ -534,13 +535,13 @@ func (s *SQLiteStore) pruneRows(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, "DELETE FROM request_batches WHERE last_id < ?", cross); err != nil {
 		return err
 	}
-	keep := int(int64(s.retentionRows) - held)
-	if int64(keep) == n {
+	keep := limit - held
+	if keep == n {
 		return nil
 	}
 	return s.trimBatch(ctx, cross, func(lines []storedLine) []storedLine {
 		slices.SortFunc(lines, func(a, b storedLine) int { return cmp.Compare(b.e.ID, a.e.ID) })
-		return lines[:min(keep, len(lines))]
+		return lines[:min(int(keep), len(lines))]
 	})
 }
 

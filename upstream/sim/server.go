@@ -140,8 +140,8 @@ type Server struct {
 	serving  sync.WaitGroup // connections served again (see serveAgain); Add only under mu while !closed
 	ids      map[string]int // requests per IDHeader value
 	// behind maps the id of a request that arrived on a connection behind
-	// an answer that never finished (FaultHang, FaultStall) to that
-	// answer's request id: the server never read it (see [Server.Behind]).
+	// an answer that never finished to that answer's request id: the
+	// server never read it (see [Server.Behind]).
 	behind map[string]string
 	keys   map[string]KeyState
 
@@ -559,45 +559,19 @@ func (c *call) wait(d time.Duration) bool {
 
 // waitForever blocks until the client leaves or the server closes.
 //
-// It takes the connection over to watch it: net/http stops watching a
-// connection for the client leaving once the next request's bytes arrive
-// (a client that reuses the connection before the answer ended), so the
-// request context would never end. The bytes that arrive meanwhile are
-// requests the server never reads; their ids are kept for [Server.Behind].
+// It takes the connection over to watch it (see hijack): net/http stops
+// watching a connection for the client leaving once the next request's
+// bytes arrive (a client that reuses the connection before the answer
+// ended), so the request context would never end.
 func (c *call) waitForever() {
-	conn, rw, err := c.rc.Hijack()
-	if err != nil {
-		c.waitContext()
-		return
-	}
-	if !c.s.trackHijacked(conn) {
-		_ = conn.Close()
-		return
-	}
-	_ = conn.SetDeadline(time.Time{})
-	var unread bytes.Buffer
-	peerGone := make(chan struct{})
-	go func() {
-		defer close(peerGone)
-		_, _ = io.Copy(&unread, io.LimitReader(rw.Reader, 1<<20))
-	}()
-	select {
-	case <-peerGone:
-		c.markGone()
-	case <-c.s.done:
-	}
-	_ = conn.Close()
-	<-peerGone
-	c.s.untrackHijacked(conn)
-	c.s.noteBehind(c.rec.ID, unread.Bytes())
-}
-
-// waitContext blocks until the request context ends or the server closes.
-func (c *call) waitContext() {
+	h, hijacked := c.hijack()
 	select {
 	case <-c.clientGone:
 		c.markGone()
 	case <-c.s.done:
+	}
+	if hijacked {
+		c.release(h, false)
 	}
 }
 
@@ -619,9 +593,9 @@ func (s *Server) noteBehind(id string, unread []byte) {
 	}
 }
 
-// Behind returns the id of the request whose answer never finished
-// (FaultHang, FaultStall) on the connection where the request carrying id
-// arrived after it, unread; "" when there is none. A client that reuses
+// Behind returns the id of the request whose answer never finished (a
+// hang, stall, cut or reset) on the connection where the request carrying
+// id arrived after it, unread; "" when there is none. A client that reuses
 // a connection before its answer ended (the keep-alive race: it took
 // unsolicited bytes for that answer) queues its next request there.
 func (s *Server) Behind(id string) string {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -230,6 +231,9 @@ type hijacked struct {
 	conn     net.Conn
 	rw       *bufio.ReadWriter
 	peerGone chan struct{} // closed when a read fails: the client left, or we closed
+	// unread is what the client sent after the hijack (up to maxUnread),
+	// read by the reader goroutine: requests queued behind this answer.
+	unread bytes.Buffer
 }
 
 // hijack takes the connection over from net/http; from then on the call's
@@ -248,16 +252,18 @@ func (c *call) hijack() (*hijacked, bool) {
 	h := &hijacked{conn: conn, rw: rw, peerGone: make(chan struct{})}
 	go func() {
 		defer close(h.peerGone)
-		// The client sends nothing more; this read ends with EOF when it
-		// closes its side, or with an error when we close ours.
+		// The client normally sends nothing more; what it does send is kept
+		// for Server.Behind. The read ends with EOF when it closes its
+		// side, or with an error when we close ours.
+		_, _ = io.Copy(&h.unread, io.LimitReader(rw.Reader, maxUnread))
 		_, _ = io.Copy(io.Discard, rw.Reader)
 	}()
 	c.clientGone = h.peerGone
 	return h, true
 }
 
-// release closes a hijacked connection, with an RST if rst, and waits for
-// its reader goroutine.
+// release closes a hijacked connection, with an RST if rst, waits for its
+// reader goroutine and notes the requests that queued behind the answer.
 func (c *call) release(h *hijacked, rst bool) {
 	if tc := tcpConn(h.conn); tc != nil && rst {
 		_ = tc.SetLinger(0)
@@ -265,7 +271,12 @@ func (c *call) release(h *hijacked, rst bool) {
 	_ = h.conn.Close()
 	<-h.peerGone
 	c.s.untrackHijacked(h.conn)
+	c.s.noteBehind(c.rec.ID, h.unread.Bytes())
 }
+
+// maxUnread bounds what a hijacked connection keeps of the bytes the
+// client sent after the hijack.
+const maxUnread = 1 << 20
 
 // cutStream writes the response by hand and closes the connection before
 // the body is complete.
