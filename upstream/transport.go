@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -359,9 +360,21 @@ var streamBodies = sync.Pool{New: func() any { return new(StreamBody) }}
 
 func acquireStreamBody() *StreamBody { return streamBodies.Get().(*StreamBody) }
 
-// Read reads the next bytes of the body as they arrive.
+// Read reads the next bytes of the body as they arrive. A chunked answer
+// gives one chunk per read of fasthttp's body stream, so Read goes on with
+// the chunks that are already in memory, whole, and stops before one it
+// would have to wait for: the upstream's bytes that arrived together are
+// relayed together (one client write, as nginx does), and nothing that
+// arrived waits for what has not.
 func (b *StreamBody) Read(p []byte) (int, error) {
 	n, err := b.rs.Read(p)
+	for err == nil && n > 0 && n < len(p) && b.cl == -1 && nextChunkBuffered(b.l.br) {
+		m, rerr := b.rs.Read(p[n:])
+		n, err = n+m, rerr
+		if m == 0 {
+			break
+		}
+	}
 	b.n += int64(n)
 	if err == io.EOF {
 		b.eof = true
@@ -399,4 +412,51 @@ func (b *StreamBody) release(resp *fasthttp.Response) {
 	b.l.release(b.eof && !b.closeReq && !resp.ConnectionClose() && b.cl != -2)
 	*b = StreamBody{}
 	streamBodies.Put(b)
+}
+
+// nextChunkBuffered reports whether reading the next chunk of a chunked body
+// from br cannot wait on the network: br holds the chunk's size line and
+// either the whole chunk with its CRLF, or part of its data (which a read
+// returns as it is). It is asked only after a body read that returned less
+// than asked for with bytes still buffered, which happens only at a chunk
+// boundary: a read inside a chunk stops short only when the buffer is empty.
+// The last chunk (size 0) is left to the next Read, like anything it cannot
+// parse here.
+func nextChunkBuffered(br *bufio.Reader) bool {
+	buffered := br.Buffered()
+	if buffered == 0 {
+		return false
+	}
+	head, _ := br.Peek(buffered) // never fails: the bytes are buffered
+	size, i := 0, 0
+	for ; i < len(head); i++ {
+		d := unhex(head[i])
+		if d < 0 {
+			break
+		}
+		if size = size<<4 | d; size > 1<<30 {
+			return false
+		}
+	}
+	if i == 0 || size == 0 {
+		return false
+	}
+	eol := bytes.IndexByte(head[i:], '\n')
+	if eol < 0 {
+		return false
+	}
+	data := len(head) - (i + eol + 1) // chunk bytes buffered after the size line
+	return data >= size+2 || (data > 0 && data < size)
+}
+
+func unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
 }

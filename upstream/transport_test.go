@@ -451,3 +451,113 @@ func TestTransport_ReuseAfterIdleDeadlinePassed(t *testing.T) {
 	assert.EqualValues(t, 1, rl.Targets().All()[0].ConnsOpened(), "the idle connection was reused")
 	noLeak(t, rl)
 }
+
+// Chunks of a chunked answer that arrived together are read together: one
+// Read, so the relay writes them to the client at once. A chunk that has
+// not wholly arrived is not waited for when bytes are already in hand.
+func TestStreamBody_ReadTakesArrivedChunksTogether(t *testing.T) {
+	chunk := func(s string) string { return strconv.FormatInt(int64(len(s)), 16) + "\r\n" + s + "\r\n" }
+	steps := []string{
+		chunk("data: 2\n\n") + chunk("data: 3\n\n") + chunk("data: 4\n\n"),
+		chunk("data: 5\n\n") + "9\r\ndata: 6\n\n", // the next chunk's CRLF is missing
+		"\r\n" + chunk("data: 7\n\n") + "1",       // the next size line is cut
+		"1\r\ndata: 8 is long\n\n\r\n" + chunk("data: 9\n\n") + "0\r\n\r\n",
+	}
+	step := make(chan struct{})
+	u := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := readRequest(br); err != nil {
+			return
+		}
+		if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"+chunk("data: 1\n\n")); err != nil {
+			return
+		}
+		for _, s := range steps {
+			select {
+			case <-step:
+			case <-time.After(10 * time.Second):
+				return
+			}
+			if _, err := io.WriteString(c, s); err != nil {
+				return
+			}
+		}
+		_, _ = br.ReadByte() // hold the connection until the client is done
+	})
+	rl := relayOver(t, u, ClientOptions{}, Options{})
+	res := rl.Do(chatRequest(true))
+	require.Equal(t, Answered, res.Outcome, "%+v", res.Attempts)
+	defer res.Release()
+	require.Equal(t, "data: 1\n\n", string(res.Prefix), "the probe reads the first chunk")
+
+	// read is one Read, which must not wait for bytes the upstream holds back.
+	buf := make([]byte, 4096)
+	read := func() (string, error) {
+		type got struct {
+			n   int
+			err error
+		}
+		done := make(chan got, 1)
+		go func() { n, err := res.Body.Read(buf); done <- got{n, err} }()
+		select {
+		case g := <-done:
+			return string(buf[:g.n]), g.err
+		case <-time.After(10 * time.Second):
+			res.Body.Abort()
+			t.Fatal("Read waits for bytes the upstream has not sent")
+			return "", nil
+		}
+	}
+	step <- struct{}{}
+	got, err := read()
+	require.NoError(t, err)
+	if got == "data: 2\n\n" { // the rest may come in a later segment; then it is read whole
+		more, err := read()
+		require.NoError(t, err)
+		got += more
+	}
+	assert.Equal(t, "data: 2\n\ndata: 3\n\ndata: 4\n\n", got, "three chunks that arrived in one write come in one Read")
+
+	step <- struct{}{}
+	got, err = read()
+	require.NoError(t, err)
+	assert.Equal(t, "data: 5\n\n", got, "a chunk whose CRLF has not arrived is left for later")
+
+	step <- struct{}{}
+	got, err = read()
+	require.NoError(t, err)
+	assert.Equal(t, "data: 6\n\ndata: 7\n\n", got, "a cut size line is left for later")
+
+	step <- struct{}{}
+	rest, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "data: 8 is long\n\ndata: 9\n\n", string(rest))
+}
+
+func TestNextChunkBuffered(t *testing.T) {
+	for _, tc := range []struct {
+		buffered string
+		want     bool
+	}{
+		{"", false},
+		{"5", false},                      // size line cut
+		{"5\r", false},                    // size line cut
+		{"5\r\n", false},                  // no data yet: the read would wait
+		{"5\r\nhel", true},                // part of the data: read as it is
+		{"5\r\nhello", false},             // data whole, CRLF missing: the read would wait for it
+		{"5\r\nhello\r", false},           // half the CRLF
+		{"5\r\nhello\r\n", true},          // the whole chunk
+		{"5;ext=1\r\nhello\r\n", true},    // with an extension
+		{"A\r\n0123456789\r\n", true},     // upper-case hex
+		{"a\r\n0123456789\r\n4", true},    // and the start of the next
+		{"0\r\n\r\n", false},              // the last chunk is left to the next Read
+		{"x\r\nhello\r\n", false},         // not a size: left to the parser's error
+		{"7fffffff\r\nhello", false},      // too big to be buffered
+		{"ffffffffffffffffff\r\n", false}, // overflow
+	} {
+		br := bufio.NewReaderSize(strings.NewReader(tc.buffered), 64)
+		if tc.buffered != "" {
+			_, _ = br.Peek(1) // fill the buffer
+		}
+		assert.Equal(t, tc.want, nextChunkBuffered(br), "%q", tc.buffered)
+	}
+}
