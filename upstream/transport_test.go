@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -560,4 +561,54 @@ func TestNextChunkBuffered(t *testing.T) {
 		}
 		assert.Equal(t, tc.want, nextChunkBuffered(br), "%q", tc.buffered)
 	}
+}
+
+// thenWait gives b, then tells that a read would have waited for the network.
+type thenWait struct {
+	b      []byte
+	waited bool
+}
+
+func (r *thenWait) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		r.waited = true
+		return 0, errors.New("the read would wait for the network")
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}
+
+// Whatever is buffered, when nextChunkBuffered says the next chunk can be
+// read, fasthttp's chunk reader reads it without going to the network.
+func FuzzNextChunkBuffered(f *testing.F) {
+	for _, s := range []string{"5\r\nhello\r\n", "5\r\nhel", "5\r\nhello", "5;x=y\r\nhello\r\n0\r\n\r\n",
+		"A\r\n0123456789\r\n", "0\r\n\r\n", "5\nhello\r\n", "5 \r\nhello\r\n", "5\r\r\nhello\r\n"} {
+		f.Add([]byte(s))
+	}
+	const head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) > 512 {
+			return
+		}
+		wire := &thenWait{b: append([]byte(head), body...)}
+		br := bufio.NewReaderSize(wire, 4096)
+		var resp fasthttp.Response
+		resp.StreamBody = true
+		if err := resp.Read(br); err != nil {
+			return
+		}
+		defer func() { _ = resp.CloseBodyStream() }()
+		if wire.waited || !nextChunkBuffered(br) {
+			return
+		}
+		p := make([]byte, 4096)
+		n, err := resp.BodyStream().Read(p)
+		if wire.waited {
+			t.Fatalf("%q: the chunk was said to be buffered, but reading it went to the network (%d bytes, %v)", body, n, err)
+		}
+		if err == nil && n == 0 {
+			t.Fatalf("%q: the chunk was said to be buffered, but reading it gave nothing", body)
+		}
+	})
 }
