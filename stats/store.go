@@ -448,26 +448,44 @@ func (s *SQLiteStore) write(batch []*Event, c counters, buckets map[int64]*Bucke
 // copies the bound blob before Exec returns, so s.enc is reused by the next
 // batch.
 func (s *SQLiteStore) insertRequests(tx *sql.Tx, batch []*Event) error {
-	enc := s.enc[:0]
-	first, last := batch[0].ID, batch[0].ID
-	tmin, tmax := batch[0].Time.UnixMilli(), batch[0].Time.UnixMilli()
+	var row batchRow
+	row.events = s.enc[:0]
 	for _, e := range batch {
 		var err error
-		if enc, err = e.appendJSON(enc); err != nil {
+		if row.events, err = e.appendJSON(row.events); err != nil {
 			return fmt.Errorf("request %d: %w", e.ID, err)
 		}
-		enc = append(enc, '\n')
-		first, last = min(first, e.ID), max(last, e.ID)
-		t := e.Time.UnixMilli()
-		tmin, tmax = min(tmin, t), max(tmax, t)
+		row.events = append(row.events, '\n')
+		row.add(e)
 	}
-	s.enc = enc
+	s.enc = row.events
 	_, err := tx.Exec(`INSERT INTO request_batches (last_id, first_id, rows, time_min, time_max, events)
-		VALUES (?, ?, ?, ?, ?, ?)`, last, first, len(batch), tmin, tmax, enc)
+		VALUES (?, ?, ?, ?, ?, ?)`, row.last, row.first, row.rows, row.tmin, row.tmax, row.events)
 	if err != nil {
-		return fmt.Errorf("requests %d to %d: %w", first, last, err)
+		return fmt.Errorf("requests %d to %d: %w", row.first, row.last, err)
 	}
 	return nil
+}
+
+// batchRow is a request_batches row being built: the events' lines, and
+// their count and id and time ranges, which add keeps.
+type batchRow struct {
+	first, last int64 // the lowest and highest request id
+	tmin, tmax  int64 // the oldest and newest Event.Time, Unix milliseconds
+	rows        int
+	events      []byte
+}
+
+// add counts e, whose line the caller appended to events, in the ranges.
+func (b *batchRow) add(e *Event) {
+	t := e.Time.UnixMilli()
+	if b.rows == 0 {
+		b.first, b.last, b.tmin, b.tmax = e.ID, e.ID, t, t
+	} else {
+		b.first, b.last = min(b.first, e.ID), max(b.last, e.ID)
+		b.tmin, b.tmax = min(b.tmin, t), max(b.tmax, t)
+	}
+	b.rows++
 }
 
 type namedValue struct {
@@ -606,16 +624,13 @@ func (s *SQLiteStore) trimBatch(ctx context.Context, id int64, pick func([]store
 		return err
 	}
 	slices.SortFunc(lines, func(a, b storedLine) int { return cmp.Compare(a.e.ID, b.e.ID) })
-	var events []byte
-	first, last := lines[0].e.ID, lines[len(lines)-1].e.ID
-	tmin, tmax := lines[0].e.Time.UnixMilli(), lines[0].e.Time.UnixMilli()
+	var row batchRow
 	for _, l := range lines {
-		events = append(events, l.line...)
-		t := l.e.Time.UnixMilli()
-		tmin, tmax = min(tmin, t), max(tmax, t)
+		row.events = append(row.events, l.line...)
+		row.add(l.e)
 	}
 	_, err := s.db.ExecContext(ctx, `UPDATE request_batches SET last_id = ?, first_id = ?, rows = ?,
-		time_min = ?, time_max = ?, events = ? WHERE last_id = ?`, last, first, len(lines), tmin, tmax, events, id)
+		time_min = ?, time_max = ?, events = ? WHERE last_id = ?`, row.last, row.first, row.rows, row.tmin, row.tmax, row.events, id)
 	return err
 }
 
