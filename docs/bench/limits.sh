@@ -10,11 +10,12 @@
 #   stream:     nginx, floors with STREAM=1 (the floor relaying the answer as
 #               it arrives: no routing, stats, logs or checks), then llm-proxy:
 #               CPU-µs per stream, TTFB p50/p99, and ratios to nginx.
-# ROUNDS (default 3) passes over all targets in turn; medians over the rounds.
+# ROUNDS (default 3) passes over all targets in turn, with a fresh llm-proxy
+# each (as compare.sh starts one per run); medians over the rounds.
 # About 2 minutes a round. Needs go, wrk, nginx, curl, taskset; ports 28290-28299.
 set -euo pipefail
 [ $# -eq 1 ] && set -- 3 "$1"
-[ $# -eq 2 ] || { sed -n 2,15p "$0"; exit 2; }
+[ $# -eq 2 ] || { sed -n 2,16p "$0"; exit 2; }
 ROUNDS=$1; BIN=$(readlink -f "$2")
 HERE=$(cd "$(dirname "$0")" && pwd); RIG=${RIG:-$HERE/../../../shared/bench}; RIG=$(cd "$RIG" && pwd)
 command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx: apt-get install -y wrk nginx-light"; exit 2; }
@@ -41,16 +42,22 @@ for t in 2:28293 5:28294 10:28295; do
 	ADDR=127.0.0.1:${t#*:} UP=127.0.0.1:28290 WORK_US=${t%:*} taskset -c 1 "$W/floors" >/dev/null 2>&1 & pids+=($!)
 done
 ADDR=127.0.0.1:28297 UP=127.0.0.1:28290 STREAM=1 taskset -c 1 "$W/floors" >/dev/null 2>&1 & pids+=($!)
-(cd "$W" && PROXY_URL=http://127.0.0.1:28290/v1 API_KEY=upstream-key MY_ACCESS_KEY=client-key PORT=28299 exec taskset -c 1 "$BIN" >"$W/proxy.log" 2>&1) & pids+=($!)
-for p in 28291 28292 28293 28294 28295 28297 28299; do wait_up "http://127.0.0.1:$p/"; done
+for p in 28291 28292 28293 28294 28295 28297; do wait_up "http://127.0.0.1:$p/"; done
+start_proxy() { # a fresh llm-proxy (new working directory) for each round, as compare.sh starts one per run
+	mkdir -p "$W/lp-$r"
+	(cd "$W/lp-$r" && PROXY_URL=http://127.0.0.1:28290/v1 API_KEY=upstream-key MY_ACCESS_KEY=client-key PORT=28299 exec taskset -c 1 "$BIN" >proxy.log 2>&1) &
+	proxy=$!; pids+=("$proxy"); wait_up http://127.0.0.1:28299/healthz
+}
 export REPEAT=1 CONC=64 DURATION=${DURATION:-10s} STREAM_CONC=500 STREAM_DURATION=12s MOCK_URL=http://127.0.0.1:28290
 run() { # run NAME PORT SKIP_NONSTREAM SKIP_STREAM
 	SKIP_NONSTREAM=$3 SKIP_STREAM=$4 OUT=$W/$1-$r "$RIG/run.sh" "$1" "http://127.0.0.1:$2/v1" >"$W/$1-$r.txt" 2>&1 || { echo "$1 run failed:"; tail -5 "$W/$1-$r.txt"; exit 1; }
 	cat "$W/$1-$r/results.tsv" >>"$W/all.tsv"
 }
 for r in $(seq "$ROUNDS"); do
+	start_proxy
 	run floor 28292 "" 1; run floor+2us 28293 "" 1; run floor+5us 28294 "" 1; run floor+10us 28295 "" 1; run llm-proxy 28299 "" 1
 	run nginx 28291 1 ""; run stream-floor 28297 1 ""; run llm-proxy 28299 1 ""
+	kill "$proxy"; wait "$proxy" 2>/dev/null || true
 	echo "round $r of $ROUNDS done" >&2
 done
 "$RIG/summarize.sh" "$W/all.tsv" | sed -n '1,/^$/p'
