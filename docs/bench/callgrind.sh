@@ -2,7 +2,7 @@
 # callgrind.sh PROXY_BINARY [SECONDS] — user-space instructions per request
 # of llm-proxy (default settings: SQLite on, info log line) under the shared
 # rig's non-stream request, counted by valgrind's callgrind. The rig's floor
-# (or docs/bench/floors) can be counted the same way: it gets ADDR and UP. CPU time on a
+# (or cmd/floors) can be counted the same way: it gets ADDR and UP. CPU time on a
 # shared machine moves by ±10 % from run to run; this count is repeatable to
 # about ±2.5 % whatever else the machine does, so it shows changes of a few
 # percent that compare.sh cannot. It does not count the kernel (system calls).

@@ -4,7 +4,7 @@
 # compare.sh's topology and load (mock + server under test on core 1, wrk with
 # 64 connections or streamload with 500 streams on core 0; llm-proxy with its
 # default settings):
-#   non-stream: the rig's floor, then docs/bench/floors with WORK_US = 2, 5
+#   non-stream: the rig's floor, then cmd/floors with WORK_US = 2, 5
 #               and 10 (the floor plus that much pure CPU work per request),
 #               then llm-proxy: CPU-µs per request and its ratio to the floor;
 #   stream:     nginx, floors with STREAM=1 (the floor relaying the answer as
@@ -21,7 +21,7 @@ HERE=$(cd "$(dirname "$0")" && pwd); RIG=${RIG:-$HERE/../../../shared/bench}; RI
 command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "needs wrk and nginx: apt-get install -y wrk nginx-light"; exit 2; }
 W=$(mktemp -d); pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$W"' EXIT
-(cd "$RIG/mockupstream" && go build -o "$W/mock" .) && (cd "$RIG/floor" && go build -o "$W/floor" .) && (cd "$HERE/floors" && go build -o "$W/floors" .)
+(cd "$RIG/mockupstream" && go build -o "$W/mock" .) && (cd "$RIG/floor" && go build -o "$W/floor" .) && (cd "$HERE/../../cmd/floors" && go build -o "$W/floors" .)
 wait_up() { for _ in $(seq 100); do curl -s -o /dev/null "$1" && return 0; sleep 0.1; done; echo "no answer from $1"; exit 1; }
 taskset -c 1 "$W/mock" -addr 127.0.0.1:28290 -chunk-delay 20ms -key upstream-key >/dev/null 2>&1 & pids+=($!)
 mkdir -p "$W/ng"
