@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -42,15 +43,8 @@ func spin(seed uint64, n int) uint64 {
 func stepsPerMicrosecond() int {
 	const n = 20_000_000
 	start := time.Now()
-	x := spin(1, n)
-	us := time.Since(start).Microseconds()
-	if x == 0 { // never (the chain has no fixed point at 0 from 1); keeps the loop
-		us++
-	}
-	if us < 1 {
-		us = 1
-	}
-	return max(1, int(n/us))
+	runtime.KeepAlive(spin(1, n)) // the loop's result is used: it cannot be left out
+	return max(1, int(n/max(1, time.Since(start).Microseconds())))
 }
 
 // streamBody hands the upstream's streamed body to the server's chunked
@@ -91,8 +85,8 @@ func handler(up *fasthttp.HostClient, steps int, stream bool) fasthttp.RequestHa
 			ctx.SetStatusCode(fasthttp.StatusUnauthorized)
 			return
 		}
-		if steps > 0 && spin(ctx.ID(), steps) == 0 { // keeps the loop; rarely if ever true
-			ctx.Response.Header.Set("X-Work", "0")
+		if steps > 0 {
+			runtime.KeepAlive(spin(ctx.ID(), steps))
 		}
 		req := &ctx.Request
 		req.Header.Set("Authorization", "Bearer upstream-key")
